@@ -1,0 +1,95 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cachecar/common/logging.h"
+
+namespace cachecar::config {
+
+using std::chrono::milliseconds;
+
+struct HostPort {
+  std::string host;  // "127.0.0.1", "0.0.0.0", "::1", "localhost"
+  uint16_t port = 0;
+  std::string toString() const;  // "host:port" ("[::1]:port" for IPv6)
+};
+
+// The app behind the proxy. Only http:// is supported (the sidecar talks to localhost).
+struct UpstreamSettings {
+  HostPort address;
+  std::string url;  // as written, for logs
+};
+
+// Django's CACHES entry. Backend-specific options are typed here and validated at load, so a
+// typo is an error at startup rather than a silently ignored setting.
+struct CacheSettings {
+  std::string name;
+  std::string backend = "memory";  // a name known to the storage registry
+  std::string location;            // redis://host:port/db for redis
+  milliseconds timeout{std::chrono::minutes(5)};  // default TTL (Django TIMEOUT)
+  std::string key_prefix;          // Django KEY_PREFIX
+  int64_t version = 1;             // Django VERSION
+  // memory
+  uint64_t max_entries = 10000;
+  uint64_t max_bytes = 256ull << 20;
+  // all backends
+  uint64_t max_object_bytes = 8ull << 20;
+  // redis
+  milliseconds connect_timeout{200};
+  milliseconds command_timeout{100};
+
+  bool operator==(const CacheSettings&) const = default;
+};
+
+// What enters the cache key besides method class, host and path.
+struct KeySettings {
+  // When set, only these query parameters enter the key (sorted); when unset, the whole query,
+  // normalized by sorting its parameters.
+  std::optional<std::vector<std::string>> query;
+  std::vector<std::string> headers;  // request header values that enter the key
+  std::vector<std::string> cookies;  // cookie values that enter the key
+};
+
+struct RouteSettings {
+  std::string match;              // path prefix
+  bool cache_off = false;         // `cache: off`: never looked up or stored
+  std::string cache = "default";  // which named cache
+  std::optional<milliseconds> ttl;  // freshness when the app gives none; unset = cache timeout
+  KeySettings key;
+  int line = 0;  // where it was defined, for messages
+};
+
+struct LimitSettings {
+  milliseconds header_read_timeout{std::chrono::seconds(10)};
+  milliseconds idle_timeout{std::chrono::seconds(60)};
+  milliseconds upstream_connect_timeout{std::chrono::seconds(3)};
+  milliseconds upstream_response_timeout{std::chrono::seconds(30)};
+  uint64_t max_header_bytes = 64ull << 10;
+  uint64_t max_request_body_bytes = 16ull << 20;
+  uint64_t max_connections = 10000;
+  uint64_t upstream_max_idle_connections = 64;  // per worker
+};
+
+struct Config {
+  std::string source;  // file path, or "<defaults>"
+  HostPort listen{"127.0.0.1", 8080};
+  UpstreamSettings upstream{{"127.0.0.1", 8000}, "http://127.0.0.1:8000"};
+  unsigned workers = 0;  // 0 = auto (one per core)
+  LogLevel log_level = LogLevel::kInfo;
+  LimitSettings limits;
+  std::map<std::string, CacheSettings> caches;  // always holds "default"
+  std::vector<RouteSettings> routes;             // in file order
+
+  unsigned effectiveWorkers() const;
+};
+
+// Built-in defaults: listen 127.0.0.1:8080, upstream http://127.0.0.1:8000, one memory cache
+// named "default", no routes (every response follows the app's own Cache-Control).
+Config defaultConfig();
+
+}  // namespace cachecar::config

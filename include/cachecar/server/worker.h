@@ -1,0 +1,83 @@
+#pragma once
+
+#include <event2/listener.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "cachecar/common/clock.h"
+#include "cachecar/common/result.h"
+#include "cachecar/event/event_loop.h"
+#include "cachecar/server/proxy_settings.h"
+#include "cachecar/storage/backend.h"
+#include "cachecar/upstream/upstream_pool.h"
+
+namespace cachecar::server {
+
+class ClientConnection;
+
+struct ListenerDeleter {
+  void operator()(evconnlistener* l) const { evconnlistener_free(l); }
+};
+using ListenerPtr = std::unique_ptr<evconnlistener, ListenerDeleter>;
+
+// One configured cache as a worker uses it.
+struct CacheInstance {
+  const config::CacheSettings* settings = nullptr;
+  storage::BackendPtr backend;
+  std::string key_namespace;  // "{key_prefix}:{version}:"
+};
+
+// State shared by all workers of one process.
+struct SharedCounters {
+  std::atomic<uint64_t> open_connections{0};
+};
+
+// One event loop on one thread with its own listening socket (SO_REUSEPORT: the kernel spreads
+// connections over workers), its own upstream pool and its own storage backends (the memory
+// store behind them is shared by all workers).
+class Worker {
+ public:
+  Worker(unsigned index, std::shared_ptr<const ProxySettings> settings, SharedCounters& counters);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds the listening socket (on the caller's thread, so startup errors are reported there).
+  Status listen();
+  void startThread();
+  // Thread-safe: stops the loop; join() waits for the thread.
+  void stop();
+  void join();
+
+  // For the request path (loop thread only).
+  event::EventLoop& loop() { return loop_; }
+  const ProxySettings& settings() const { return *settings_; }
+  upstream::UpstreamPool& upstreamPool() { return *pool_; }
+  CacheInstance* cache(const std::string& name);
+  SystemTime now() const;
+  void closeConnection(ClientConnection* conn);
+  unsigned index() const { return index_; }
+
+ private:
+  static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
+  static void onAcceptError(evconnlistener*, void* arg);
+  void accept(evutil_socket_t fd, const sockaddr* addr, int len);
+
+  unsigned index_;
+  std::shared_ptr<const ProxySettings> settings_;
+  SharedCounters& counters_;
+  event::EventLoop loop_;
+  ListenerPtr listener_;
+  std::unique_ptr<upstream::UpstreamPool> pool_;
+  std::map<std::string, CacheInstance> caches_;
+  std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
+  std::thread thread_;
+};
+
+}  // namespace cachecar::server

@@ -1,0 +1,193 @@
+#include "cachecar/server/worker.h"
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "cachecar/cache/cache_key.h"
+#include "cachecar/common/logging.h"
+#include "cachecar/server/client_connection.h"
+
+namespace cachecar::server {
+
+namespace {
+
+std::string peerAddressOf(const sockaddr* addr) {
+  char text[INET6_ADDRSTRLEN] = "unknown";
+  if (addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, text, sizeof(text));
+  } else if (addr->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, text,
+              sizeof(text));
+  }
+  return text;
+}
+
+Result<std::pair<sockaddr_storage, socklen_t>> resolveListen(const config::HostPort& listen) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const std::string port = std::to_string(listen.port);
+  const int rc = getaddrinfo(listen.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0 || found == nullptr) {
+    return Error{"cannot resolve listen address " + listen.toString() + ": " + gai_strerror(rc)};
+  }
+  std::pair<sockaddr_storage, socklen_t> out{};
+  std::memcpy(&out.first, found->ai_addr, found->ai_addrlen);
+  out.second = found->ai_addrlen;
+  freeaddrinfo(found);
+  return out;
+}
+
+// SO_REUSEPORT lets our workers share the port, but it would also let a second cachecar on
+// the same port start silently. A plain bind first proves that nobody else holds it.
+Status checkPortFree(const sockaddr_storage& addr, socklen_t len, const std::string& text) {
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return Error{"socket: " + std::string(std::strerror(errno))};
+  }
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  const int saved = errno;
+  ::close(fd);
+  if (rc != 0) {
+    return Error{"cannot listen on " + text + ": " + std::strerror(saved)};
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, std::shared_ptr<const ProxySettings> settings,
+               SharedCounters& counters)
+    : index_(index), settings_(std::move(settings)), counters_(counters) {
+  const auto& cfg = settings_->config();
+  upstream::PoolSettings pool_settings;
+  pool_settings.connect_timeout = cfg.limits.upstream_connect_timeout;
+  pool_settings.response_timeout = cfg.limits.upstream_response_timeout;
+  pool_settings.max_idle = cfg.limits.upstream_max_idle_connections;
+  pool_ = std::make_unique<upstream::UpstreamPool>(loop_, settings_->upstreamAddress(),
+                                                   settings_->upstreamAddressLength(),
+                                                   pool_settings);
+  for (const auto& [name, provider] : settings_->providers()) {
+    const config::CacheSettings& cache_settings = cfg.caches.at(name);
+    CacheInstance instance;
+    instance.settings = &cache_settings;
+    instance.backend = provider->createForLoop(loop_);
+    instance.key_namespace = cache::keyNamespace(cache_settings.key_prefix, cache_settings.version);
+    caches_.emplace(name, std::move(instance));
+  }
+}
+
+Worker::~Worker() {
+  listener_.reset();
+  // Connections first (their exchanges hand upstream connections back to the pool), then
+  // whatever they posted, then the pool and the storage backends.
+  connections_.clear();
+  loop_.drainPosted();
+  pool_.reset();
+  caches_.clear();
+  loop_.drainPosted();
+}
+
+Status Worker::listen() {
+  const config::HostPort& address = settings_->config().listen;
+  auto resolved = resolveListen(address);
+  if (!resolved.ok()) {
+    return resolved.error();
+  }
+  const auto& [addr, len] = resolved.value();
+  if (index_ == 0) {
+    if (auto free = checkPortFree(addr, len, address.toString()); !free.ok()) {
+      return free.error();
+    }
+  }
+  listener_.reset(evconnlistener_new_bind(
+      loop_.base(), &Worker::onAccept, this,
+      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+      1024, reinterpret_cast<const sockaddr*>(&addr), static_cast<int>(len)));
+  if (!listener_) {
+    return Error{"cannot listen on " + address.toString() + ": " + std::strerror(errno)};
+  }
+  evconnlistener_set_error_cb(listener_.get(), &Worker::onAcceptError);
+  return Ok{};
+}
+
+void Worker::startThread() {
+  thread_ = std::thread([this] { loop_.run(); });
+}
+
+void Worker::stop() { loop_.stop(); }
+
+void Worker::join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+CacheInstance* Worker::cache(const std::string& name) {
+  auto it = caches_.find(name);
+  return it == caches_.end() ? nullptr : &it->second;
+}
+
+SystemTime Worker::now() const {
+  // The loop's cached time: one clock read per loop iteration, not per request.
+  timeval tv{};
+  event_base_gettimeofday_cached(loop_.base(), &tv);
+  return SystemTime(std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec));
+}
+
+void Worker::closeConnection(ClientConnection* conn) {
+  // Deleted on a clean stack: the caller may still be inside the connection's methods.
+  loop_.post([this, conn] {
+    if (connections_.erase(conn) > 0) {
+      counters_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+  });
+}
+
+void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg) {
+  static_cast<Worker*>(arg)->accept(fd, addr, len);
+}
+
+void Worker::accept(evutil_socket_t fd, const sockaddr* addr, int) {
+  if (counters_.open_connections.load(std::memory_order_relaxed) >=
+      settings_->config().limits.max_connections) {
+    static constexpr std::string_view kBusy =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\nConnection: close\r\n\r\n"
+        "too many connections\n";
+    ssize_t ignored = ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)ignored;
+    evutil_closesocket(fd);
+    return;
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  upstream::BufferEventPtr bev(bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  if (!bev) {
+    evutil_closesocket(fd);
+    return;
+  }
+  counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
+  auto conn = std::make_unique<ClientConnection>(*this, std::move(bev), peerAddressOf(addr));
+  ClientConnection* raw = conn.get();
+  connections_.emplace(raw, std::move(conn));
+  raw->start();
+}
+
+void Worker::onAcceptError(evconnlistener*, void* arg) {
+  auto* self = static_cast<Worker*>(arg);
+  // EMFILE and friends: log and keep serving the connections we have.
+  log(LogLevel::kWarn, "worker ", self->index_, ": accept failed: ", std::strerror(errno));
+}
+
+}  // namespace cachecar::server

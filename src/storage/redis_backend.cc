@@ -1,0 +1,197 @@
+#include "cachecar/storage/redis_backend.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+namespace cachecar::storage {
+
+namespace {
+
+using redis::CommandStatus;
+using redis::ReplyView;
+
+// Longer TTLs are clamped (Redis refuses expire times that overflow its clock arithmetic).
+constexpr std::chrono::milliseconds kMaxTtl = std::chrono::hours(24 * 365 * 10);
+// Redis strings hold at most 512 MiB.
+constexpr uint64_t kRedisMaxValueBytes = 512ull << 20;
+
+StorageStatus fromCommandStatus(CommandStatus status) {
+  switch (status) {
+    case CommandStatus::kOk:
+      return StorageStatus::kOk;
+    case CommandStatus::kTimeout:
+      return StorageStatus::kTimeout;
+    case CommandStatus::kUnavailable:
+      return StorageStatus::kUnavailable;
+  }
+  return StorageStatus::kError;
+}
+
+// For commands whose reply only matters as "not an error" (SET, DEL).
+redis::ReplyCallback doneCallback(DoneCallback cb) {
+  return [cb = std::move(cb)](CommandStatus status, ReplyView reply) {
+    if (status != CommandStatus::kOk) {
+      cb(fromCommandStatus(status));
+    } else {
+      cb(reply.isError() ? StorageStatus::kError : StorageStatus::kOk);
+    }
+  };
+}
+
+}  // namespace
+
+struct RedisBackend::ClearPrefixOp {
+  std::string pattern;
+  DoneCallback done;
+};
+
+RedisBackend::RedisBackend(event::EventLoop& loop, redis::RedisClientOptions options,
+                           uint64_t max_object_bytes)
+    : client_(loop, std::move(options)), max_object_bytes_(max_object_bytes) {}
+
+void RedisBackend::get(const std::string& key, GetCallback cb) {
+  client_.command({"GET", key}, [cb = std::move(cb)](CommandStatus status, ReplyView reply) {
+    if (status != CommandStatus::kOk) {
+      cb(GetResult{fromCommandStatus(status), nullptr});
+      return;
+    }
+    switch (reply.type()) {
+      case ReplyView::Type::kString:
+        // The one copy on this path: hiredis frees its reply when this callback returns.
+        cb(GetResult{StorageStatus::kOk, std::make_shared<const std::string>(reply.str())});
+        return;
+      case ReplyView::Type::kNil:
+        cb(GetResult{StorageStatus::kNotFound, nullptr});
+        return;
+      default:
+        cb(GetResult{StorageStatus::kError, nullptr});
+        return;
+    }
+  });
+}
+
+void RedisBackend::set(const std::string& key, Blob value, std::chrono::milliseconds ttl,
+                       DoneCallback cb) {
+  if (!value) {
+    cb(StorageStatus::kError);
+    return;
+  }
+  if (value->size() > max_object_bytes_) {
+    cb(StorageStatus::kTooLarge);
+    return;
+  }
+  if (ttl.count() <= 0) {
+    // Redis rejects PX 0; an entry that expires at once is the same as no entry.
+    client_.command({"DEL", key}, doneCallback(std::move(cb)));
+    return;
+  }
+  const std::string px = std::to_string(std::min(ttl, kMaxTtl).count());
+  client_.command({"SET", key, *value, "PX", px}, doneCallback(std::move(cb)));
+}
+
+void RedisBackend::remove(const std::string& key, DoneCallback cb) {
+  client_.command({"DEL", key}, doneCallback(std::move(cb)));
+}
+
+std::string RedisBackend::prefixPattern(std::string_view prefix) {
+  std::string pattern;
+  pattern.reserve(prefix.size() + 8);
+  for (char c : prefix) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') {
+      pattern.push_back('\\');
+    }
+    pattern.push_back(c);
+  }
+  pattern.push_back('*');
+  return pattern;
+}
+
+void RedisBackend::clearPrefix(const std::string& prefix, DoneCallback cb) {
+  auto op = std::make_shared<ClearPrefixOp>(ClearPrefixOp{prefixPattern(prefix), std::move(cb)});
+  scanStep(op, "0");
+}
+
+// One SCAN, then an UNLINK of what it found, then the next SCAN, until the cursor is back at
+// 0. Sequential on purpose: an admin operation should not crowd out the request path. Each
+// step has the command timeout; any failure ends the operation with that status (keys already
+// unlinked stay unlinked, and the caller may retry).
+void RedisBackend::scanStep(const std::shared_ptr<ClearPrefixOp>& op, std::string cursor) {
+  const std::string count = std::to_string(kScanCount);
+  client_.command(
+      {"SCAN", cursor, "MATCH", op->pattern, "COUNT", count},
+      [this, op](CommandStatus status, ReplyView reply) {
+        // kOk means the client delivered a reply, so it (and this backend) is alive.
+        if (status != CommandStatus::kOk) {
+          op->done(fromCommandStatus(status));
+          return;
+        }
+        if (reply.type() != ReplyView::Type::kArray || reply.size() != 2 ||
+            reply.at(1).type() != ReplyView::Type::kArray) {
+          op->done(StorageStatus::kError);
+          return;
+        }
+        std::string next(reply.at(0).str());
+        const ReplyView keys = reply.at(1);
+        if (keys.size() == 0) {
+          if (next == "0") {
+            op->done(StorageStatus::kOk);
+          } else {
+            scanStep(op, std::move(next));
+          }
+          return;
+        }
+        // The key views borrow the SCAN reply, which stays valid while this callback runs;
+        // the command copies them before it returns.
+        std::vector<std::string_view> args;
+        args.reserve(keys.size() + 1);
+        args.emplace_back("UNLINK");
+        for (size_t i = 0; i < keys.size(); ++i) {
+          args.push_back(keys.at(i).str());
+        }
+        client_.command(args, [this, op, next = std::move(next)](CommandStatus unlink_status,
+                                                                 ReplyView unlink_reply) {
+          if (unlink_status != CommandStatus::kOk) {
+            op->done(fromCommandStatus(unlink_status));
+          } else if (unlink_reply.isError()) {
+            op->done(StorageStatus::kError);
+          } else if (next == "0") {
+            op->done(StorageStatus::kOk);
+          } else {
+            scanStep(op, next);
+          }
+        });
+      });
+}
+
+Result<BackendProviderPtr> RedisProvider::create(const config::CacheSettings& settings) {
+  const std::string where = "cache '" + settings.name + "' (redis): ";
+  if (settings.location.empty()) {
+    return Error{where + "location is required (redis://host[:port][/db])"};
+  }
+  Result<redis::RedisAddress> address = redis::parseRedisLocation(settings.location);
+  if (!address) {
+    return Error{where + address.error().message};
+  }
+  if (settings.connect_timeout.count() <= 0) {
+    return Error{where + "connect_timeout must be positive"};
+  }
+  if (settings.command_timeout.count() <= 0) {
+    return Error{where + "command_timeout must be positive"};
+  }
+  if (settings.max_object_bytes == 0 || settings.max_object_bytes > kRedisMaxValueBytes) {
+    return Error{where + "max_object_bytes must be between 1 and 512MiB"};
+  }
+  redis::RedisClientOptions options;
+  options.address = std::move(address).value();
+  options.connect_timeout = settings.connect_timeout;
+  options.command_timeout = settings.command_timeout;
+  return BackendProviderPtr(std::make_shared<RedisProvider>(std::move(options),
+                                                            settings.max_object_bytes));
+}
+
+BackendPtr RedisProvider::createForLoop(event::EventLoop& loop) {
+  return std::make_unique<RedisBackend>(loop, options_, max_object_bytes_);
+}
+
+}  // namespace cachecar::storage

@@ -1,0 +1,610 @@
+#include "cachecar/config/config_loader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cachecar/config/config.h"
+
+namespace cachecar::config {
+namespace {
+
+using std::chrono::milliseconds;
+namespace fs = std::filesystem;
+
+// The configuration format as documented, with every key set to a non-default value.
+constexpr std::string_view kFullExample = R"(listen: 127.0.0.1:8080          # host:port
+upstream: http://127.0.0.1:8000 # the app
+workers: 3
+log_level: warn
+limits:
+  header_read_timeout: 10s
+  idle_timeout: 60s
+  upstream_connect_timeout: 3s
+  upstream_response_timeout: 30s
+  max_header_bytes: 64KiB
+  max_request_body_bytes: 16MiB
+  max_connections: 10000
+  upstream_max_idle_connections: 64
+caches:
+  default:
+    backend: memory
+    timeout: 5m
+    key_prefix: shop
+    version: 1
+    options: {max_entries: 10000, max_bytes: 256MiB, max_object_bytes: 8MiB}
+  shared:
+    backend: redis
+    location: redis://redis.local:6380/2
+    timeout: 10m
+    key_prefix: "shop:v2"
+    version: 0
+    options: {max_object_bytes: 1MiB, connect_timeout: 250ms, command_timeout: 50ms}
+routes:
+  - {match: /static/, cache: default, ttl: 1d}
+  - {match: /account/, cache: off}
+  - {match: /api/, ttl: 30s,
+     key: {query: [page, sort], headers: [Accept-Language], cookies: [currency]}}
+  - match: /shared/
+    cache: shared
+    key:
+      query: []
+)";
+
+Config parseOk(std::string_view yaml) {
+  Result<Config> parsed = parseConfig(yaml, "x.yaml");
+  EXPECT_TRUE(parsed.ok()) << parsed.error().message;
+  if (!parsed.ok()) {
+    return Config{};
+  }
+  return std::move(parsed).value();
+}
+
+std::string parseError(std::string_view yaml) {
+  const Result<Config> parsed = parseConfig(yaml, "x.yaml");
+  if (parsed.ok()) {
+    return "<parsed without error>";
+  }
+  return parsed.error().message;
+}
+
+TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
+  const Config config = parseOk(kFullExample);
+  EXPECT_EQ(config.source, "x.yaml");
+  EXPECT_EQ(config.listen.host, "127.0.0.1");
+  EXPECT_EQ(config.listen.port, 8080);
+  EXPECT_EQ(config.upstream.address.host, "127.0.0.1");
+  EXPECT_EQ(config.upstream.address.port, 8000);
+  EXPECT_EQ(config.upstream.url, "http://127.0.0.1:8000");
+  EXPECT_EQ(config.workers, 3u);
+  EXPECT_EQ(config.effectiveWorkers(), 3u);
+  EXPECT_EQ(config.log_level, LogLevel::kWarn);
+
+  EXPECT_EQ(config.limits.header_read_timeout, milliseconds(10'000));
+  EXPECT_EQ(config.limits.idle_timeout, milliseconds(60'000));
+  EXPECT_EQ(config.limits.upstream_connect_timeout, milliseconds(3'000));
+  EXPECT_EQ(config.limits.upstream_response_timeout, milliseconds(30'000));
+  EXPECT_EQ(config.limits.max_header_bytes, 64u * 1024);
+  EXPECT_EQ(config.limits.max_request_body_bytes, 16u << 20);
+  EXPECT_EQ(config.limits.max_connections, 10000u);
+  EXPECT_EQ(config.limits.upstream_max_idle_connections, 64u);
+
+  ASSERT_EQ(config.caches.size(), 2u);
+  const CacheSettings& memory = config.caches.at("default");
+  EXPECT_EQ(memory.name, "default");
+  EXPECT_EQ(memory.backend, "memory");
+  EXPECT_EQ(memory.location, "");
+  EXPECT_EQ(memory.timeout, milliseconds(300'000));
+  EXPECT_EQ(memory.key_prefix, "shop");
+  EXPECT_EQ(memory.version, 1);
+  EXPECT_EQ(memory.max_entries, 10000u);
+  EXPECT_EQ(memory.max_bytes, 256u << 20);
+  EXPECT_EQ(memory.max_object_bytes, 8u << 20);
+
+  const CacheSettings& redis = config.caches.at("shared");
+  EXPECT_EQ(redis.name, "shared");
+  EXPECT_EQ(redis.backend, "redis");
+  EXPECT_EQ(redis.location, "redis://redis.local:6380/2");
+  EXPECT_EQ(redis.timeout, milliseconds(600'000));
+  EXPECT_EQ(redis.key_prefix, "shop:v2");
+  EXPECT_EQ(redis.version, 0);
+  EXPECT_EQ(redis.max_object_bytes, 1u << 20);
+  EXPECT_EQ(redis.connect_timeout, milliseconds(250));
+  EXPECT_EQ(redis.command_timeout, milliseconds(50));
+
+  ASSERT_EQ(config.routes.size(), 4u);
+  const RouteSettings& statics = config.routes[0];
+  EXPECT_EQ(statics.match, "/static/");
+  EXPECT_FALSE(statics.cache_off);
+  EXPECT_EQ(statics.cache, "default");
+  EXPECT_EQ(statics.ttl, milliseconds(86'400'000));
+  EXPECT_FALSE(statics.key.query.has_value());
+  EXPECT_TRUE(statics.key.headers.empty());
+  EXPECT_TRUE(statics.key.cookies.empty());
+  EXPECT_EQ(statics.line, 29);
+
+  const RouteSettings& account = config.routes[1];
+  EXPECT_EQ(account.match, "/account/");
+  EXPECT_TRUE(account.cache_off);  // `off`, which YAML 1.1 would read as false
+  EXPECT_FALSE(account.ttl.has_value());
+  EXPECT_EQ(account.line, 30);
+
+  const RouteSettings& api = config.routes[2];
+  EXPECT_EQ(api.match, "/api/");
+  EXPECT_FALSE(api.cache_off);
+  EXPECT_EQ(api.cache, "default");
+  EXPECT_EQ(api.ttl, milliseconds(30'000));
+  ASSERT_TRUE(api.key.query.has_value());
+  EXPECT_EQ(*api.key.query, (std::vector<std::string>{"page", "sort"}));
+  EXPECT_EQ(api.key.headers, std::vector<std::string>{"Accept-Language"});
+  EXPECT_EQ(api.key.cookies, std::vector<std::string>{"currency"});
+  EXPECT_EQ(api.line, 31);
+
+  const RouteSettings& shared = config.routes[3];
+  EXPECT_EQ(shared.match, "/shared/");
+  EXPECT_EQ(shared.cache, "shared");
+  EXPECT_FALSE(shared.ttl.has_value());
+  ASSERT_TRUE(shared.key.query.has_value());  // `query: []`: no parameter enters the key
+  EXPECT_TRUE(shared.key.query->empty());
+  EXPECT_EQ(shared.line, 33);
+}
+
+TEST(ConfigLoaderTest, DefaultConfigHasOneMemoryCacheAndNoRoutes) {
+  const Config config = defaultConfig();
+  EXPECT_EQ(config.source, "<defaults>");
+  EXPECT_EQ(config.listen.toString(), "127.0.0.1:8080");
+  EXPECT_EQ(config.upstream.url, "http://127.0.0.1:8000");
+  EXPECT_EQ(config.upstream.address.toString(), "127.0.0.1:8000");
+  EXPECT_EQ(config.workers, 0u);
+  EXPECT_EQ(config.log_level, LogLevel::kInfo);
+  ASSERT_EQ(config.caches.size(), 1u);
+  const CacheSettings& cache = config.caches.at("default");
+  EXPECT_EQ(cache.name, "default");
+  EXPECT_EQ(cache.backend, "memory");
+  EXPECT_EQ(cache.timeout, milliseconds(300'000));
+  EXPECT_TRUE(config.routes.empty());
+}
+
+TEST(ConfigLoaderTest, EmptyFileAndOmittedSectionsGiveDefaults) {
+  for (const std::string_view yaml : {"", "# only a comment\n", "caches:\nroutes:\nlimits:\n"}) {
+    SCOPED_TRACE(std::string(yaml));
+    const Config config = parseOk(yaml);
+    Config expected = defaultConfig();
+    expected.source = "x.yaml";
+    EXPECT_EQ(config.listen.toString(), expected.listen.toString());
+    EXPECT_EQ(config.upstream.url, expected.upstream.url);
+    EXPECT_EQ(config.workers, 0u);
+    EXPECT_EQ(config.caches, expected.caches);
+    EXPECT_TRUE(config.routes.empty());
+    EXPECT_EQ(config.limits.max_header_bytes, 64u << 10);
+    EXPECT_EQ(config.limits.header_read_timeout, milliseconds(10'000));
+  }
+}
+
+TEST(ConfigLoaderTest, OmittedCacheKeysKeepTheirDefaults) {
+  const Config config = parseOk(
+      "caches:\n"
+      "  default: {key_prefix: app}\n"
+      "  r: {backend: redis, location: \"redis://[::1]\"}\n"
+      "routes:\n"
+      "  - match: /\n");
+  const CacheSettings& memory = config.caches.at("default");
+  EXPECT_EQ(memory.backend, "memory");
+  EXPECT_EQ(memory.key_prefix, "app");
+  EXPECT_EQ(memory.version, 1);
+  EXPECT_EQ(memory.max_entries, 10000u);
+  EXPECT_EQ(memory.max_bytes, 256u << 20);
+  EXPECT_EQ(memory.max_object_bytes, 8u << 20);
+  const CacheSettings& redis = config.caches.at("r");
+  EXPECT_EQ(redis.connect_timeout, milliseconds(200));
+  EXPECT_EQ(redis.command_timeout, milliseconds(100));
+  ASSERT_EQ(config.routes.size(), 1u);
+  EXPECT_EQ(config.routes[0].cache, "default");
+  EXPECT_EQ(config.routes[0].line, 5);
+}
+
+TEST(ConfigLoaderTest, WorkersAutoAndIpv6Listen) {
+  const Config config = parseOk("listen: \"[::1]:9090\"\nworkers: auto\nlog_level: debug\n");
+  EXPECT_EQ(config.listen.host, "::1");
+  EXPECT_EQ(config.listen.port, 9090);
+  EXPECT_EQ(config.listen.toString(), "[::1]:9090");
+  EXPECT_EQ(config.workers, 0u);
+  EXPECT_GE(config.effectiveWorkers(), 1u);
+  const unsigned cores = std::thread::hardware_concurrency();
+  EXPECT_EQ(config.effectiveWorkers(), cores == 0 ? 1u : cores);
+  EXPECT_EQ(config.log_level, LogLevel::kDebug);
+}
+
+TEST(ConfigLoaderTest, ShippedExampleConfigLoads) {
+  const std::string path = std::string(CACHECAR_SOURCE_DIR) + "/conf/cachecar.yaml";
+  const Result<Config> loaded = loadConfigFile(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  const Config& config = *loaded;
+  EXPECT_EQ(config.source, path);
+  EXPECT_EQ(config.listen.toString(), "127.0.0.1:8080");
+  EXPECT_EQ(config.upstream.url, "http://127.0.0.1:8000");
+  EXPECT_EQ(config.workers, 0u);
+  ASSERT_EQ(config.caches.count("default"), 1u);
+  EXPECT_EQ(config.caches.at("default").backend, "memory");
+  bool static_route = false;
+  bool api_route = false;
+  bool account_off = false;
+  for (const RouteSettings& route : config.routes) {
+    if (route.match == "/static/") {
+      static_route = route.ttl == milliseconds(86'400'000);
+    } else if (route.match == "/api/") {
+      api_route = route.key.query.has_value() && !route.key.query->empty();
+    } else if (route.match == "/account/") {
+      account_off = route.cache_off;
+    }
+  }
+  EXPECT_TRUE(static_route);
+  EXPECT_TRUE(api_route);
+  EXPECT_TRUE(account_off);
+}
+
+struct ErrorCase {
+  std::string_view name;
+  std::string_view yaml;
+  std::string_view message;
+};
+
+// Every class of mistake yields exactly "FILE:LINE: key.path: what is wrong".
+TEST(ConfigLoaderTest, ErrorsNameFileLineAndPath) {
+  const ErrorCase cases[] = {
+      {"unknown top-level key", "workers: 2\nlisen: 127.0.0.1:8080\n",
+       "x.yaml:2: unknown key 'lisen'"},
+      {"unknown nested key", "caches:\n  default:\n    backnd: memory\n",
+       "x.yaml:3: caches.default: unknown key 'backnd'"},
+      {"unknown limit", "limits:\n  idle_timeout: 5s\n  idle: 5s\n",
+       "x.yaml:3: limits: unknown key 'idle'"},
+      {"unknown route key", "routes:\n  - match: /a/\n    tll: 5s\n",
+       "x.yaml:3: routes[0]: unknown key 'tll'"},
+      {"unknown key in key", "routes:\n  - {match: /a/, key: {header: [X-A]}}\n",
+       "x.yaml:2: routes[0].key: unknown key 'header'"},
+      {"duplicate key", "listen: 127.0.0.1:1\nlisten: 127.0.0.1:2\n",
+       "x.yaml:2: listen: duplicate key (first at line 1)"},
+      {"unknown backend", "caches:\n  default:\n    backend: mem\n",
+       "x.yaml:3: caches.default.backend: unknown backend 'mem'; valid: memory, redis"},
+      {"bad route ttl", "routes:\n  - {match: /a/, ttl: 1s}\n  - {match: /b/, ttl: soon}\n",
+       "x.yaml:3: routes[1].ttl: invalid duration 'soon' (use ms, s, m, h or d)"},
+      {"negative timeout", "caches:\n  default:\n    timeout: -5s\n",
+       "x.yaml:3: caches.default.timeout: invalid duration '-5s' (use ms, s, m, h or d)"},
+      {"zero limit timeout", "limits:\n  idle_timeout: 0s\n",
+       "x.yaml:2: limits.idle_timeout: must be greater than 0"},
+      {"bad size", "limits:\n  max_header_bytes: lots\n",
+       "x.yaml:2: limits.max_header_bytes: invalid size 'lots' (use bytes or KiB, MiB, GiB)"},
+      {"size overflow", "limits:\n  max_request_body_bytes: 99999999999GiB\n",
+       "x.yaml:2: limits.max_request_body_bytes: invalid size '99999999999GiB' (use bytes or "
+       "KiB, MiB, GiB)"},
+      {"bad count", "limits:\n  max_connections: many\n",
+       "x.yaml:2: limits.max_connections: expected a whole number, got 'many'"},
+      {"zero count", "limits:\n  max_connections: 0\n",
+       "x.yaml:2: limits.max_connections: must be between 1 and 4294967295, got 0"},
+      {"workers word", "workers: two\n",
+       "x.yaml:1: workers: expected 'auto' or a positive integer, got 'two'"},
+      {"workers zero", "listen: 127.0.0.1:80\nworkers: 0\n",
+       "x.yaml:2: workers: expected 'auto' or a positive integer, got '0'"},
+      {"workers huge", "workers: 100000\n", "x.yaml:1: workers: at most 1024, got 100000"},
+      {"map for scalar", "listen: {host: a, port: 1}\n",
+       "x.yaml:1: listen: expected a single value, got a mapping"},
+      {"block map for scalar", "upstream:\n  url: http://a\n",
+       "x.yaml:1: upstream: expected a single value, got a mapping"},
+      {"list for map", "limits: [1, 2]\n", "x.yaml:1: limits: expected a mapping, got a list"},
+      {"scalar for map", "caches:\n  default: memory\n",
+       "x.yaml:2: caches.default: expected a mapping, got 'memory'"},
+      {"empty value", "listen:\nworkers: 2\n", "x.yaml:1: listen: missing value"},
+      {"unbracketed ipv6 list", "listen: [::1]\n",
+       "x.yaml:1: listen: expected host:port, got a list (quote IPv6 addresses: \"[::1]:8080\")"},
+      {"missing port", "listen: localhost\n",
+       "x.yaml:1: listen: missing port in 'localhost' (expected host:port, e.g. 127.0.0.1:8080 "
+       "or [::1]:8080)"},
+      {"bad port", "listen: 127.0.0.1:70000\n",
+       "x.yaml:1: listen: invalid port '70000' in '127.0.0.1:70000' (use 1-65535) (expected "
+       "host:port, e.g. 127.0.0.1:8080 or [::1]:8080)"},
+      {"https upstream", "upstream: https://app:8443\n",
+       "x.yaml:1: upstream: https upstreams are not supported: 'https://app:8443' (cachecar "
+       "talks plain http:// to the app beside it)"},
+      {"upstream path", "upstream: http://app:8000/base\n",
+       "x.yaml:1: upstream: the upstream URL must not have a path, query or fragment: "
+       "'http://app:8000/base' (requests keep their own path)"},
+      {"bad log level", "log_level: verbose\n",
+       "x.yaml:1: log_level: unknown log level 'verbose'; valid: debug, info, warn, error"},
+      {"option of other backend",
+       "caches:\n  default: {backend: memory}\n  shared:\n    backend: redis\n"
+       "    location: redis://127.0.0.1:6379/0\n    options:\n      max_entries: 5\n",
+       "x.yaml:7: caches.shared.options: option 'max_entries' does not apply to backend 'redis'; "
+       "valid for redis: max_object_bytes, connect_timeout, command_timeout"},
+      {"unknown option", "caches:\n  default:\n    options: {max_entires: 5}\n",
+       "x.yaml:3: caches.default.options: unknown key 'max_entires'; valid for memory: "
+       "max_entries, max_bytes, max_object_bytes"},
+      {"redis option on memory", "caches:\n  default:\n    options:\n      command_timeout: 1s\n",
+       "x.yaml:4: caches.default.options: option 'command_timeout' does not apply to backend "
+       "'memory'; valid for memory: max_entries, max_bytes, max_object_bytes"},
+      {"no default cache", "caches:\n  shared: {backend: memory}\n",
+       "x.yaml:1: caches: missing the 'default' cache (used by routes without cache: and by "
+       "requests that match no route)"},
+      {"empty caches", "caches: {}\n",
+       "x.yaml:1: caches: missing the 'default' cache (used by routes without cache: and by "
+       "requests that match no route)"},
+      {"cache named off", "caches:\n  default: {}\n  off: {}\n",
+       "x.yaml:3: caches.off: 'off' cannot name a cache (routes use cache: off to disable "
+       "caching)"},
+      {"bad cache name", "caches:\n  default: {}\n  my cache: {}\n",
+       "x.yaml:3: caches.my cache: invalid cache name 'my cache' (use letters, digits, '_' and "
+       "'-')"},
+      {"redis without location", "caches:\n  default:\n    backend: redis\n",
+       "x.yaml:2: caches.default.location: required for backend 'redis' "
+       "(redis://host[:port][/db])"},
+      {"redis empty location", "caches:\n  default:\n    backend: redis\n    location: \"\"\n",
+       "x.yaml:4: caches.default.location: required for backend 'redis' "
+       "(redis://host[:port][/db])"},
+      {"redis object too large",
+       "caches:\n  default:\n    backend: redis\n    location: redis://r\n    options:\n"
+       "      max_object_bytes: 513MiB\n",
+       "x.yaml:6: caches.default.options.max_object_bytes: at most 512MiB for backend 'redis' "
+       "(the largest value Redis stores)"},
+      {"memory with location",
+       "caches:\n  default:\n    backend: memory\n    location: redis://r:6379/0\n",
+       "x.yaml:4: caches.default.location: not used by backend 'memory' (leave it out or empty)"},
+      {"negative version", "caches:\n  default:\n    version: -1\n",
+       "x.yaml:3: caches.default.version: expected a whole number, got '-1'"},
+      {"prefix with space", "caches:\n  default:\n    key_prefix: \"my shop\"\n",
+       "x.yaml:3: caches.default.key_prefix: invalid key prefix 'my shop' (printable ASCII "
+       "without spaces)"},
+      {"routes not a list", "routes: {match: /a/}\n",
+       "x.yaml:1: routes: expected a list of routes, got a mapping"},
+      {"route not a map", "routes:\n  - /static/\n",
+       "x.yaml:2: routes[0]: expected a mapping with match and cache, ttl or key; got "
+       "'/static/'"},
+      {"route without match", "routes:\n  - {match: /a/}\n  - {ttl: 5s}\n",
+       "x.yaml:3: routes[1]: missing 'match' (a path prefix such as /static/)"},
+      {"match without slash", "routes:\n  - match: static/\n",
+       "x.yaml:2: routes[0].match: must be a path prefix starting with '/', got 'static/'"},
+      {"duplicate match", "routes:\n  - match: /a/\n  - match: /b/\n  - match: /a/\n    ttl: 1s\n",
+       "x.yaml:4: routes[2].match: duplicate match '/a/' (first at line 2)"},
+      {"unknown route cache", "routes:\n  - {match: /a/, cache: nope}\n",
+       "x.yaml:2: routes[0].cache: unknown cache 'nope'; valid: default, off"},
+      {"ttl with cache off", "routes:\n  - match: /a/\n    cache: off\n    ttl: 5m\n",
+       "x.yaml:4: routes[0].ttl: not allowed with cache: off"},
+      {"key headers not a list", "routes:\n  - {match: /a/, key: {headers: Accept}}\n",
+       "x.yaml:2: routes[0].key.headers: expected a list of header, got 'Accept'"},
+      {"bad header name", "routes:\n  - match: /a/\n    key:\n      headers: [Accept, \"a b\"]\n",
+       "x.yaml:4: routes[0].key.headers[1]: invalid header name 'a b'"},
+      {"duplicate header", "routes:\n  - match: /a/\n    key:\n      headers: [Accept, accept]\n",
+       "x.yaml:4: routes[0].key.headers[1]: duplicate 'accept'"},
+      {"root is a list", "- listen\n",
+       "x.yaml:1: expected a mapping of settings (listen, upstream, ...), got a list"},
+      {"yaml syntax", "listen: 127.0.0.1:8080\nupstream: a: b\n",
+       "x.yaml:2: invalid YAML: illegal map value"},
+      {"unquoted ipv6", "listen: [::1]:8080\n", "x.yaml:1: invalid YAML: end of map not found"},
+      {"yaml tab", "listen: 127.0.0.1:1\n\tworkers: 2\n",
+       "x.yaml:2: invalid YAML: illegal tab when looking for indentation"},
+      {"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n",
+       "x.yaml:3: more than one YAML document ('---'); put all settings in one"},
+      {"complex key", "? [a, b]\n: 1\n", "x.yaml:1: keys must be plain names, got a list"},
+  };
+  for (const ErrorCase& c : cases) {
+    SCOPED_TRACE(std::string(c.name));
+    EXPECT_EQ(parseError(c.yaml), c.message);
+  }
+}
+
+// The redis client's parser words these; what matters here is where they point.
+TEST(ConfigLoaderTest, BadRedisLocationsPointAtTheLocation) {
+  struct Case {
+    std::string_view location;
+    std::string_view prefix;
+  };
+  const Case cases[] = {
+      {"redis:6379", "x.yaml:4: caches.default.location: "},
+      {"http://r:6379/0", "x.yaml:4: caches.default.location: "},
+      {"redis://", "x.yaml:4: caches.default.location: "},
+      {"redis://r:0", "x.yaml:4: caches.default.location: "},
+      {"redis://r:6379/x", "x.yaml:4: caches.default.location: "},
+      {"redis://:pw@r", "x.yaml:4: caches.default.location: "},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(std::string(c.location));
+    const std::string message =
+        parseError("caches:\n  default:\n    backend: redis\n    location: \"" +
+                   std::string(c.location) + "\"\n");
+    EXPECT_EQ(message.substr(0, c.prefix.size()), c.prefix) << message;
+    EXPECT_NE(message.find(std::string(c.location)), std::string::npos) << message;
+  }
+  const Config config =
+      parseOk("caches:\n  default:\n    backend: redis\n    location: \"redis://[::1]:6380/4\"\n");
+  EXPECT_EQ(config.caches.at("default").location, "redis://[::1]:6380/4");
+}
+
+TEST(ConfigLoaderTest, CacheOffIsReadAsTextEvenWhenQuoted) {
+  const Config config = parseOk(
+      "routes:\n  - {match: /a/, cache: \"off\"}\n  - {match: /b/, cache: off}\n"
+      "  - {match: /c/, cache: default}\n");
+  ASSERT_EQ(config.routes.size(), 3u);
+  EXPECT_TRUE(config.routes[0].cache_off);
+  EXPECT_TRUE(config.routes[1].cache_off);
+  EXPECT_FALSE(config.routes[2].cache_off);
+  // Other YAML 1.1 spellings of false are not "off": they name a cache that does not exist.
+  EXPECT_EQ(parseError("routes:\n  - {match: /a/, cache: false}\n"),
+            "x.yaml:2: routes[0].cache: unknown cache 'false'; valid: default, off");
+}
+
+TEST(ParseHostPortTest, AcceptsHostPortAndBracketedIpv6) {
+  struct Good {
+    std::string_view text;
+    std::string_view host;
+    uint16_t port;
+    std::string_view shown;
+  };
+  const Good good[] = {
+      {"127.0.0.1:8080", "127.0.0.1", 8080, "127.0.0.1:8080"},
+      {"0.0.0.0:1", "0.0.0.0", 1, "0.0.0.0:1"},
+      {"localhost:65535", "localhost", 65535, "localhost:65535"},
+      {"my-app.svc.cluster_local:80", "my-app.svc.cluster_local", 80,
+       "my-app.svc.cluster_local:80"},
+      {"[::1]:8080", "::1", 8080, "[::1]:8080"},
+      {"[::]:443", "::", 443, "[::]:443"},
+      {"[2001:db8::1]:9000", "2001:db8::1", 9000, "[2001:db8::1]:9000"},
+  };
+  for (const Good& g : good) {
+    SCOPED_TRACE(std::string(g.text));
+    const Result<HostPort> parsed = parseHostPort(g.text);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(parsed->host, g.host);
+    EXPECT_EQ(parsed->port, g.port);
+    EXPECT_EQ(parsed->toString(), g.shown);
+  }
+}
+
+TEST(ParseHostPortTest, RejectsMalformedAddresses) {
+  for (const std::string_view text :
+       {"", ":8080", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "host:-1",
+        "host:80x", "host: 80", "::1:8080", "[::1]", "[::1]8080", "[::1:8080", "[zz::1]:80",
+        "[]:80", "bad host:80", "host/x:80", "http://host:80"}) {
+    SCOPED_TRACE(std::string(text));
+    const Result<HostPort> parsed = parseHostPort(text);
+    ASSERT_FALSE(parsed.ok()) << parsed->toString();
+    EXPECT_NE(parsed.error().message.find("expected host:port"), std::string::npos)
+        << parsed.error().message;
+  }
+  EXPECT_EQ(parseHostPort("::1:8080").error().message,
+            "an IPv6 address needs brackets: '::1:8080' (e.g. [::1]:8080) (expected host:port, "
+            "e.g. 127.0.0.1:8080 or [::1]:8080)");
+}
+
+TEST(ParseUpstreamUrlTest, AcceptsPlainHttpWithOptionalPortAndSlash) {
+  struct Good {
+    std::string_view text;
+    std::string_view host;
+    uint16_t port;
+  };
+  const Good good[] = {
+      {"http://127.0.0.1:8000", "127.0.0.1", 8000},
+      {"http://127.0.0.1:8000/", "127.0.0.1", 8000},
+      {"http://app", "app", 80},
+      {"http://app/", "app", 80},
+      {"HTTP://App:81", "App", 81},
+      {"http://[::1]:8000", "::1", 8000},
+      {"http://[::1]", "::1", 80},
+  };
+  for (const Good& g : good) {
+    SCOPED_TRACE(std::string(g.text));
+    const Result<UpstreamSettings> parsed = parseUpstreamUrl(g.text);
+    ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+    EXPECT_EQ(parsed->address.host, g.host);
+    EXPECT_EQ(parsed->address.port, g.port);
+    EXPECT_EQ(parsed->url, g.text);
+  }
+}
+
+TEST(ParseUpstreamUrlTest, RejectsEverythingElse) {
+  for (const std::string_view text :
+       {"", "127.0.0.1:8000", "//app:80", "ftp://app", "unix:///run/app.sock", "http://",
+        "http://:80", "http://app:0", "http://app:99999", "http://app/api", "http://app?x=1",
+        "http://app#top", "http://user:pw@app", "http://::1:80", "http://a b"}) {
+    SCOPED_TRACE(std::string(text));
+    const Result<UpstreamSettings> parsed = parseUpstreamUrl(text);
+    EXPECT_FALSE(parsed.ok()) << parsed->address.toString();
+  }
+  EXPECT_EQ(parseUpstreamUrl("https://app").error().message,
+            "https upstreams are not supported: 'https://app' (cachecar talks plain http:// to "
+            "the app beside it)");
+  EXPECT_EQ(parseUpstreamUrl("ftp://app").error().message,
+            "unsupported scheme 'ftp' in 'ftp://app' (expected http://host[:port])");
+  EXPECT_EQ(parseUpstreamUrl("app:8000").error().message,
+            "invalid upstream URL 'app:8000' (expected http://host[:port])");
+  EXPECT_EQ(parseUpstreamUrl("http://app:0").error().message,
+            "invalid upstream URL 'http://app:0': invalid port '0' in 'app:0' (use 1-65535)");
+}
+
+// Each test gets its own directory, removed afterwards.
+class ConfigFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() /
+           ("cachecar_config_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    ASSERT_TRUE(fs::create_directories(dir_));
+  }
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+
+  std::string write(const std::string& name, std::string_view text) {
+    const fs::path path = dir_ / name;
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    out.close();
+    EXPECT_TRUE(out.good()) << path;
+    return path.string();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(ConfigFileTest, LoadsAFileAndNamesItInErrors) {
+  const std::string good = write("good.yaml", kFullExample);
+  const Result<Config> loaded = loadConfigFile(good);
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->source, good);
+  EXPECT_EQ(loaded->routes.size(), 4u);
+
+  const std::string bad = write("bad.yaml",
+                                "listen: 127.0.0.1:8080\ncaches:\n  default:\n"
+                                "    backend: mem\n");
+  const Result<Config> failed = loadConfigFile(bad);
+  ASSERT_FALSE(failed.ok());
+  EXPECT_EQ(failed.error().message,
+            bad + ":4: caches.default.backend: unknown backend 'mem'; valid: memory, redis");
+}
+
+TEST_F(ConfigFileTest, MissingFileOrDirectoryIsAnError) {
+  const std::string missing = (dir_ / "nope.yaml").string();
+  const Result<Config> loaded = loadConfigFile(missing);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message, missing + ": cannot read file: No such file or directory");
+
+  const Result<Config> directory = loadConfigFile(dir_.string());
+  ASSERT_FALSE(directory.ok());
+  EXPECT_EQ(directory.error().message, dir_.string() + ": cannot read file: Is a directory");
+}
+
+TEST(SummarizeTest, NamesEverySettingThatMatters) {
+  const Config config = parseOk(kFullExample);
+  const std::string summary = summarize(config);
+  for (const std::string_view line : {
+           "config: x.yaml\n",
+           "listen: 127.0.0.1:8080\n",
+           "upstream: http://127.0.0.1:8000 (127.0.0.1:8000)\n",
+           "workers: 3\n",
+           "log_level: warn\n",
+           "cache default: backend=memory timeout=5m key_prefix=shop version=1 "
+           "max_entries=10000 max_bytes=256MiB max_object_bytes=8MiB\n",
+           "cache shared: backend=redis location=redis://redis.local:6380/2 timeout=10m "
+           "key_prefix=shop:v2 version=0 max_object_bytes=1MiB connect_timeout=250ms "
+           "command_timeout=50ms\n",
+           "route /static/: cache=default ttl=1d key.query=all key.headers=- key.cookies=-\n",
+           "route /account/: cache=off\n",
+           "route /api/: cache=default ttl=30s key.query=[page, sort] "
+           "key.headers=[Accept-Language] key.cookies=[currency]\n",
+           "route /shared/: cache=shared ttl=(cache timeout 10m) key.query=none key.headers=- "
+           "key.cookies=-\n",
+       }) {
+    EXPECT_NE(summary.find(line), std::string::npos) << "missing: " << line << "in:\n" << summary;
+  }
+  const std::string defaults = summarize(defaultConfig());
+  EXPECT_NE(defaults.find("workers: auto ("), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find("routes: none"), std::string::npos) << defaults;
+}
+
+}  // namespace
+}  // namespace cachecar::config
