@@ -22,6 +22,7 @@ timeval toTimeval(std::chrono::milliseconds d) {
 
 // Response headers from the app are bounded too (a broken app must not exhaust memory).
 constexpr size_t kMaxResponseHeaderBytes = 256 * 1024;
+constexpr size_t kMaxSingleRead = 256 * 1024;
 
 }  // namespace
 
@@ -47,6 +48,8 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, BufferEventPtr bev, b
       connecting_(connecting) {
   bufferevent_setcb(bev_.get(), &UpstreamConnection::onRead, nullptr,
                     &UpstreamConnection::onEvent, this);
+  // Read big responses in big bites (libevent's default is 16 KiB per loop iteration).
+  bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
   bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   if (connecting_) {
     connect_timer_.reset(
