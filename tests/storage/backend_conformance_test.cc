@@ -8,6 +8,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,10 @@
 #include "support/redis_server.h"
 
 namespace cachecar::storage {
+
+// Readable gtest output for statuses (found by argument-dependent lookup).
+void PrintTo(StorageStatus status, std::ostream* out) { *out << toString(status); }
+
 namespace {
 
 using std::chrono::milliseconds;
@@ -206,8 +211,9 @@ TEST_P(BackendConformanceTest, MissingKeyIsNotFoundWithoutBlob) {
 }
 
 TEST_P(BackendConformanceTest, SetThenGetReturnsIdenticalBinaryBytes) {
-  const std::string bytes("head\0mid\xff\xfe\r\n\0tail", 18);
-  ASSERT_EQ(bytes.size(), 18u);
+  constexpr char kBinary[] = "head\0mid\xff\xfe\r\n\0tail";
+  const std::string bytes(kBinary, sizeof(kBinary) - 1);
+  ASSERT_EQ(bytes.size(), 17u);
   ASSERT_EQ(setSync("conf:1:binary", bytes), StorageStatus::kOk);
   expectValue("conf:1:binary", bytes);
 }
@@ -469,7 +475,9 @@ INSTANTIATE_TEST_SUITE_P(
     Backends, BackendConformanceTest,
     ::testing::Values(BackendParam{"memory", [] { return std::make_unique<MemoryEnv>(); }},
                       BackendParam{"redis", [] { return std::make_unique<RedisEnv>(); }}),
-    [](const ::testing::TestParamInfo<BackendParam>& info) { return info.param.name; });
+    [](const ::testing::TestParamInfo<BackendParam>& param_info) {
+      return param_info.param.name;
+    });
 
 // The registry is how the config reaches the backends.
 TEST(RegistryTest, BuiltinNamesAreRegisteredSorted) {

@@ -98,12 +98,17 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
 
 }  // namespace
 
-std::string cachecarBinary() { return CACHECAR_BINARY; }
+std::string cachecarBinary() {
+  // CACHECAR_TEST_BINARY runs the same tests against another build (sanitizers, an installed
+  // binary, a deliberately broken copy to check that the tests can fail).
+  const char* override_path = std::getenv("CACHECAR_TEST_BINARY");
+  return override_path != nullptr && *override_path != '\0' ? override_path : CACHECAR_BINARY;
+}
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                     "/cachecar-test-XXXXXX";
+  std::string tmpl =
+      std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/cachecar-test-XXXXXX";
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) != nullptr) {
@@ -151,8 +156,7 @@ bool portAcceptsConnections(uint16_t port) {
   return ok;
 }
 
-CommandResult runCachecar(const std::vector<std::string>& args,
-                          std::chrono::milliseconds timeout) {
+CommandResult runCachecar(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   CommandResult result;
   TempDir dir;
   const std::string out_path = dir.path() + "/stdout";
@@ -244,9 +248,10 @@ CachecarProcess::~CachecarProcess() {
   const auto deadline = Clock::now() + options_.startup_timeout;
   while (Clock::now() < deadline) {
     if (reap(false)) {
-      return ::testing::AssertionFailure()
-             << "cachecar exited during startup (" << describeStatus(*exit_status_)
-             << ")\nconfig:\n" << config_text_ << "\nlog:\n" << logText();
+      return ::testing::AssertionFailure() << "cachecar exited during startup ("
+                                           << describeStatus(*exit_status_) << ")\nconfig:\n"
+                                           << config_text_ << "\nlog:\n"
+                                           << logText();
     }
     if (portAcceptsConnections(port_)) {
       return ::testing::AssertionSuccess();
@@ -255,7 +260,8 @@ CachecarProcess::~CachecarProcess() {
   }
   return ::testing::AssertionFailure()
          << "cachecar did not accept connections on 127.0.0.1:" << port_ << " within "
-         << options_.startup_timeout.count() << " ms\nconfig:\n" << config_text_ << "\nlog:\n"
+         << options_.startup_timeout.count() << " ms\nconfig:\n"
+         << config_text_ << "\nlog:\n"
          << logText();
 }
 

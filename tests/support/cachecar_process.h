@@ -12,7 +12,8 @@
 
 namespace cachecar::testing {
 
-// Path of the cachecar binary under test (CACHECAR_BINARY from the build).
+// Path of the cachecar binary under test: $CACHECAR_TEST_BINARY when set, else CACHECAR_BINARY
+// from the build.
 std::string cachecarBinary();
 
 // A temporary directory removed (with its files) on destruction.
@@ -36,10 +37,10 @@ std::string fillPlaceholders(std::string text, const std::map<std::string, std::
 
 // The result of running the binary to completion (for --check-config, --version, ...).
 struct CommandResult {
-  int exit_code = -1;     // -1 when killed by a signal or timed out
+  int exit_code = -1;  // -1 when killed by a signal or timed out
   bool timed_out = false;
-  std::string out;        // stdout
-  std::string err;        // stderr
+  std::string out;  // stdout
+  std::string err;  // stderr
 };
 
 // Runs cachecar with `args`, waits up to `timeout`, then kills it.

@@ -263,9 +263,9 @@ HttpResponse HttpClient::readResponse(bool head_request) {
         buffer_.erase(0, consumed);
         return response;
       } else {
-        std::string why = std::string("parse error ") + llhttp_errno_name(err) + ": " +
-                          (llhttp_get_error_reason(&parser) ? llhttp_get_error_reason(&parser)
-                                                            : "");
+        std::string why =
+            std::string("parse error ") + llhttp_errno_name(err) + ": " +
+            (llhttp_get_error_reason(&parser) ? llhttp_get_error_reason(&parser) : "");
         buffer_.clear();
         return failed(std::move(response), why);
       }
@@ -275,11 +275,11 @@ HttpResponse HttpClient::readResponse(bool head_request) {
       if (state.complete && (err == HPE_OK || err == HPE_PAUSED)) {
         return response;
       }
-      return failed(std::move(response),
-                    response.status == 0 ? "connection closed before a response"
-                                         : "connection closed in the middle of the response (" +
-                                               std::to_string(response.body.size()) +
-                                               " body bytes read)");
+      return failed(std::move(response), response.status == 0
+                                             ? "connection closed before a response"
+                                             : "connection closed in the middle of the response (" +
+                                                   std::to_string(response.body.size()) +
+                                                   " body bytes read)");
     }
     if (std::chrono::steady_clock::now() >= deadline) {
       return failed(std::move(response), "timed out waiting for the response");

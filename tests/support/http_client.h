@@ -25,11 +25,11 @@ struct HttpResponse {
   int status = 0;
   std::string reason;
   HeaderList headers;
-  std::string body;  // de-chunked
-  bool chunked = false;        // the response used Transfer-Encoding: chunked
-  bool keep_alive = false;     // llhttp_should_keep_alive() after the message
-  bool until_close = false;    // the body was delimited by the connection close
-  std::string error;           // set when status == 0
+  std::string body;          // de-chunked
+  bool chunked = false;      // the response used Transfer-Encoding: chunked
+  bool keep_alive = false;   // llhttp_should_keep_alive() after the message
+  bool until_close = false;  // the body was delimited by the connection close
+  std::string error;         // set when status == 0
 
   bool ok() const { return status != 0; }
   std::optional<std::string> header(std::string_view name) const {

@@ -20,20 +20,34 @@ namespace {
 
 std::string_view reasonPhrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 100:
+      return "Continue";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
@@ -134,8 +148,7 @@ TestOrigin::TestOrigin() {
   addr.sin_port = 0;  // the kernel picks a free port: no race with other tests
   socklen_t len = sizeof(addr);
   if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0 ||
-      ::listen(fd, 128) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ::listen(fd, 128) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     start_error_ = std::string("bind/listen: ") + std::strerror(errno);
     ::close(fd);
     return;
@@ -432,8 +445,8 @@ bool TestOrigin::respond(int fd, const OriginRequest& request, bool keep_alive) 
   const bool head = request.method == "HEAD";
   const bool no_body_status = r.status < 200 || r.status == 204 || r.status == 304;
   const bool chunked = !r.chunks.empty() && !findHeader(r.headers, "Transfer-Encoding");
-  const bool close = r.close_after || r.until_close || r.truncate_body_at.has_value() ||
-                     !keep_alive;
+  const bool close =
+      r.close_after || r.until_close || r.truncate_body_at.has_value() || !keep_alive;
 
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " ";
   out += r.reason.empty() ? std::string(reasonPhrase(r.status)) : r.reason;

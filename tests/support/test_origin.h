@@ -26,10 +26,10 @@ struct OriginRequest {
   std::string query;   // after '?', "" when none
   int version_minor = 1;
   HeaderList headers;
-  std::string body;  // de-chunked
+  std::string body;            // de-chunked
   uint64_t connection_id = 0;  // 1-based number of the origin TCP connection that carried it
-  uint64_t sequence = 0;  // 1-based number of the request on the whole origin (set before the
-                          // handler runs, so handlers can make every answer distinct)
+  uint64_t sequence = 0;       // 1-based number of the request on the whole origin (set before the
+                               // handler runs, so handlers can make every answer distinct)
 
   std::optional<std::string> header(std::string_view name) const {
     return findHeader(headers, name);

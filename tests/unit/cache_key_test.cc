@@ -36,9 +36,9 @@ bool isPrintable(std::string_view s) {
 
 // "h" + 32 lowercase hex digits.
 bool isHashedPart(std::string_view s) {
-  return s.size() == 33 && s[0] == 'h' &&
-         std::all_of(s.begin() + 1, s.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  return s.size() == 33 && s[0] == 'h' && std::all_of(s.begin() + 1, s.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 TEST(KeyNamespaceTest, Layout) {
@@ -53,6 +53,17 @@ TEST(CacheKeyTest, Layout) {
   EXPECT_EQ(k.identity, "g|example.com|/products/42|a=1&b=2");
   EXPECT_EQ(k.storage_key, "shop:3:g|example.com|/products/42|a=1&b=2");
   EXPECT_EQ(k.storage_key.rfind(keyNamespace("shop", 3), 0), 0u);
+}
+
+// The first example in the README's key layout section.
+TEST(CacheKeyTest, ReadmeExample) {
+  config::KeySettings settings;
+  settings.query = std::vector<std::string>{"page", "sort"};
+  settings.headers = {"Accept-Language"};
+  const http::RequestHead r = get("/products?utm_source=mail&sort=price&page=2",
+                                  {{"Host", "Shop.Example.com:80"}, {"Accept-Language", "de"}});
+  EXPECT_EQ(key(r, settings).storage_key,
+            "shop:3:g|shop.example.com|/products|page=2&sort=price|h:accept-language=de");
 }
 
 TEST(CacheKeyTest, NoQuery) {
@@ -120,8 +131,7 @@ TEST(CacheKeyTest, HostNormalized) {
 
 TEST(CacheKeyTest, AbsoluteFormUsesItsAuthority) {
   const Fields other_host = {{"Host", "ignored.example"}};
-  EXPECT_EQ(key(get("http://Example.com:80/a?b=1", other_host)).identity,
-            "g|example.com|/a|b=1");
+  EXPECT_EQ(key(get("http://Example.com:80/a?b=1", other_host)).identity, "g|example.com|/a|b=1");
   EXPECT_EQ(key(get("http://user:pw@example.com/a", other_host)).identity, "g|example.com|/a|");
   EXPECT_EQ(key(get("http://example.com", other_host)).identity, "g|example.com|/|");
   EXPECT_EQ(key(get("http://example.com?x=1", other_host)).identity, "g|example.com|/|x=1");
@@ -136,20 +146,18 @@ TEST(CacheKeyTest, KeyHeaders) {
       key(get("/", {{"Host", "example.com"}, {"accept-language", " en "}, {"X-Variant", "b"}}),
           settings);
   EXPECT_EQ(en.identity, "g|example.com|/||h:accept-language=en|h:x-variant=b");
-  const CacheKey fr =
-      key(get("/", {{"Host", "example.com"}, {"Accept-Language", "fr"}, {"X-Variant", "b"}}),
-          settings);
+  const CacheKey fr = key(
+      get("/", {{"Host", "example.com"}, {"Accept-Language", "fr"}, {"X-Variant", "b"}}), settings);
   EXPECT_NE(en.storage_key, fr.storage_key);
   // Absent and empty are different variants.
   const CacheKey absent = key(get("/"), settings);
-  const CacheKey empty =
-      key(get("/", {{"Host", "example.com"}, {"Accept-Language", ""}, {"X-Variant", ""}}),
-          settings);
+  const CacheKey empty = key(
+      get("/", {{"Host", "example.com"}, {"Accept-Language", ""}, {"X-Variant", ""}}), settings);
   EXPECT_EQ(absent.identity, "g|example.com|/||h:accept-language!|h:x-variant!");
   EXPECT_EQ(empty.identity, "g|example.com|/||h:accept-language=|h:x-variant=");
   // Repeated fields are combined in order.
-  const CacheKey twice = key(
-      get("/", {{"Host", "example.com"}, {"X-Variant", "a"}, {"x-variant", "b"}}), settings);
+  const CacheKey twice =
+      key(get("/", {{"Host", "example.com"}, {"X-Variant", "a"}, {"x-variant", "b"}}), settings);
   EXPECT_EQ(twice.identity, "g|example.com|/||h:accept-language!|h:x-variant=a, b");
   // Headers that are not configured do not matter.
   EXPECT_EQ(key(get("/", {{"Host", "example.com"}, {"User-Agent", "x"}})).storage_key,
@@ -168,17 +176,17 @@ TEST(CacheKeyTest, KeyCookies) {
                 settings)
                 .storage_key);
   // Cookies split over several fields; the first occurrence of a name counts.
-  EXPECT_EQ(key(get("/", {{"Host", "example.com"},
-                          {"Cookie", "lang=it"},
-                          {"cookie", "theme=light; lang=en"}}),
-                settings)
-                .identity,
-            "g|example.com|/||c:lang=it|c:theme=light");
+  EXPECT_EQ(
+      key(get("/",
+              {{"Host", "example.com"}, {"Cookie", "lang=it"}, {"cookie", "theme=light; lang=en"}}),
+          settings)
+          .identity,
+      "g|example.com|/||c:lang=it|c:theme=light");
   EXPECT_EQ(key(get("/"), settings).identity, "g|example.com|/||c:lang!|c:theme!");
-  EXPECT_EQ(key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=; Lang=x; language=y"}}),
-                settings)
-                .identity,
-            "g|example.com|/||c:lang=|c:theme!");
+  EXPECT_EQ(
+      key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=; Lang=x; language=y"}}), settings)
+          .identity,
+      "g|example.com|/||c:lang=|c:theme!");
   EXPECT_NE(key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=de"}}), settings).storage_key,
             key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=fr"}}), settings).storage_key);
 }
@@ -194,8 +202,7 @@ TEST(CacheKeyTest, SeparatorsInValuesCannotForgeAnotherKey) {
 
   config::KeySettings settings;
   settings.headers = {"X-A", "X-B"};
-  const CacheKey one =
-      key(get("/", {{"Host", "h"}, {"X-A", "1|h:x-b=2"}}), settings);
+  const CacheKey one = key(get("/", {{"Host", "h"}, {"X-A", "1|h:x-b=2"}}), settings);
   const CacheKey two = key(get("/", {{"Host", "h"}, {"X-A", "1"}, {"X-B", "2"}}), settings);
   EXPECT_NE(one.identity, two.identity);
   EXPECT_NE(key(get("/a\\|b")).identity, key(get("/a|b")).identity);
@@ -247,8 +254,13 @@ TEST(CacheKeyTest, UnprintableBytesAreHashed) {
 
 TEST(CacheKeyTest, HashIsStableAcrossBuilds) {
   // Pods of different builds share one Redis: the hashed form must never change silently.
+  // The digits are XXH3-128 of the request part, high half first (the form `xxhsum -H2`
+  // prints), so an operator can recompute a key by hand.
   const CacheKey k = key(get("/" + std::string(300, 'a')));
-  EXPECT_EQ(k.storage_key, "shop:3:h" + std::string("placeholder"));
+  EXPECT_EQ(k.identity, "g|example.com|/" + std::string(300, 'a') + "|");
+  EXPECT_EQ(k.storage_key, "shop:3:he5cc2b6894b5db824a8d2004ca868e4a");
+  // The example in the README's key layout section.
+  EXPECT_EQ(key(get("/caf\xc3\xa9")).storage_key, "shop:3:h5e76c8cfbc262922f504dfcf4c046ee1");
 }
 
 TEST(NormalizeQueryTest, Table) {
@@ -283,7 +295,8 @@ TEST(NormalizeQueryTest, ManyParameters) {
     query += (query.empty() ? "" : "&") + std::string("p") + static_cast<char>('A' + i) + "=1";
   }
   for (int i = 0; i < 40; ++i) {
-    expected += (expected.empty() ? "" : "&") + std::string("p") + static_cast<char>('A' + i) + "=1";
+    expected +=
+        (expected.empty() ? "" : "&") + std::string("p") + static_cast<char>('A' + i) + "=1";
   }
   EXPECT_EQ(normalizeQuery(query, nullptr), expected);
   const std::vector<std::string> allowed = {"pA", "pZ"};

@@ -387,7 +387,16 @@ TEST(ConfigLoaderTest, ErrorsNameFileLineAndPath) {
       {"yaml tab", "listen: 127.0.0.1:1\n\tworkers: 2\n",
        "x.yaml:2: invalid YAML: illegal tab when looking for indentation"},
       {"two documents", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n",
-       "x.yaml:3: more than one YAML document ('---'); put all settings in one"},
+       "x.yaml:2: more than one YAML document ('---'); put all settings in one"},
+      {"trailing empty document", "listen: 127.0.0.1:1\n---\n",
+       "x.yaml:2: more than one YAML document ('---'); put all settings in one"},
+      // yaml-cpp stops at a stray ',' and would silently drop the rest of the file.
+      {"stray comma first", ",\nlisten: 127.0.0.1:1\n", "x.yaml:1: invalid YAML: unexpected ','"},
+      {"stray comma after comment", "# settings\n  ,# x\nworkers: 2\n",
+       "x.yaml:2: invalid YAML: unexpected ','"},
+      {"stray comma after list", "- a\n,\n", "x.yaml:2: invalid YAML: unexpected ','"},
+      {"stray comma in map", "listen: 127.0.0.1:1\n,\n",
+       "x.yaml:2: invalid YAML: end of map not found"},
       {"complex key", "? [a, b]\n: 1\n", "x.yaml:1: keys must be plain names, got a list"},
   };
   for (const ErrorCase& c : cases) {
@@ -565,6 +574,13 @@ TEST_F(ConfigFileTest, LoadsAFileAndNamesItInErrors) {
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().message,
             bad + ":4: caches.default.backend: unknown backend 'mem'; valid: memory, redis");
+}
+
+TEST_F(ConfigFileTest, HugeFileIsRefused) {
+  const std::string huge = write("huge.yaml", std::string(5u << 20, '#'));
+  const Result<Config> loaded = loadConfigFile(huge);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.error().message, huge + ": larger than 4MiB; is this the configuration file?");
 }
 
 TEST_F(ConfigFileTest, MissingFileOrDirectoryIsAnError) {

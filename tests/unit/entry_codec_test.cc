@@ -35,8 +35,7 @@ const EntryMeta kMeta{
 };
 
 std::string smallEntry() {
-  return encodeEntry(kMeta, "g|example.com|/a|", "HTTP/1.1 200 OK\r\nContent-Length: 5",
-                     "hello");
+  return encodeEntry(kMeta, "g|example.com|/a|", "HTTP/1.1 200 OK\r\nContent-Length: 5", "hello");
 }
 
 void putU32(std::string& bytes, size_t offset, uint32_t v) {

@@ -53,12 +53,10 @@ TEST(TestOriginTest, ServesAFixedResponseAndCountsRequests) {
 
 TEST(TestOriginTest, UnknownPathIs404AndExactBeatsPrefix) {
   TestOrigin origin;
-  origin.handlePrefix("/p/", [](const OriginRequest& req) {
-    return OriginResponse::text("prefix:" + req.path);
-  });
-  origin.handlePrefix("/p/deeper/", [](const OriginRequest&) {
-    return OriginResponse::text("deeper");
-  });
+  origin.handlePrefix(
+      "/p/", [](const OriginRequest& req) { return OriginResponse::text("prefix:" + req.path); });
+  origin.handlePrefix("/p/deeper/",
+                      [](const OriginRequest&) { return OriginResponse::text("deeper"); });
   origin.setResponse("/p/exact", OriginResponse::text("exact"));
 
   HttpClient client(origin.port());
@@ -98,11 +96,10 @@ TEST(TestOriginTest, PipelinedResponsesOfEveryFramingComeBackInOrder) {
   origin.setResponse("/empty", empty);
 
   HttpClient client(origin.port());
-  std::string batch = HttpClient::buildRequest("GET", "/length") +
-                      HttpClient::buildRequest("GET", "/chunked") +
-                      HttpClient::buildRequest("HEAD", "/head") +
-                      HttpClient::buildRequest("GET", "/empty") +
-                      HttpClient::buildRequest("GET", "/length");
+  std::string batch =
+      HttpClient::buildRequest("GET", "/length") + HttpClient::buildRequest("GET", "/chunked") +
+      HttpClient::buildRequest("HEAD", "/head") + HttpClient::buildRequest("GET", "/empty") +
+      HttpClient::buildRequest("GET", "/length");
   ASSERT_TRUE(client.sendRaw(batch));
 
   HttpResponse a = client.readResponse();
@@ -148,9 +145,9 @@ TEST(TestOriginTest, RecordsRequestBodiesOfBothFramings) {
   EXPECT_EQ(origin.lastRequest("/post")->body, "name=value");
   EXPECT_EQ(origin.lastRequest("/post")->method, "POST");
 
-  ASSERT_TRUE(client.sendRaw(
-      "POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"));
+  ASSERT_TRUE(
+      client.sendRaw("POST /post HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"));
   HttpResponse r2 = client.readResponse();
   ASSERT_EQ(r2.status, 200) << r2.describe();
   EXPECT_EQ(origin.lastRequest("/post")->body, "abcdefg");
@@ -284,8 +281,9 @@ TEST(TestOriginTest, CountsConnectionsAndTheirClose) {
 }
 
 TEST(HarnessTest, FillPlaceholdersLeavesYamlFlowMapsAlone) {
-  std::string yaml = "listen: 127.0.0.1:{port}\nupstream: http://127.0.0.1:{origin_port}\n"
-                     "caches: {default: {backend: memory}}\n";
+  std::string yaml =
+      "listen: 127.0.0.1:{port}\nupstream: http://127.0.0.1:{origin_port}\n"
+      "caches: {default: {backend: memory}}\n";
   std::string filled = fillPlaceholders(yaml, {{"port", "1234"}, {"origin_port", "5678"}});
   EXPECT_EQ(filled,
             "listen: 127.0.0.1:1234\nupstream: http://127.0.0.1:5678\n"
