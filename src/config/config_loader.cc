@@ -1,6 +1,7 @@
 #include "cachecar/config/config_loader.h"
 
 #include <arpa/inet.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -33,6 +34,8 @@ constexpr uint16_t kDefaultHttpPort = 80;
 // Redis refuses larger values (proto-max-bulk-len).
 constexpr uint64_t kRedisMaxObjectBytes = 512ull << 20;
 constexpr std::string_view kCacheOff = "off";
+// Far above any real configuration: a bigger file is almost surely the wrong file.
+constexpr size_t kMaxConfigFileBytes = 4u << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Text helpers (no YAML here: parseHostPort and friends also serve the command line).
@@ -233,9 +236,10 @@ struct Field {
   bool isNull() const { return value.IsNull(); }
 };
 
-// A mapping's entries in file order. Checks, in file order, that every key is a plain name,
-// that none repeats (yaml-cpp keeps duplicates) and, given a list of allowed keys, that each
-// is known: a typo is an error at startup, never a silently ignored setting.
+// A mapping's entries in file order. Checks, entry by entry so that the first problem in the
+// file is the one reported, that every key is a plain name, that none repeats (yaml-cpp keeps
+// duplicates) and, given a list of allowed keys, that each is known: a typo is an error at
+// startup, never a silently ignored setting.
 class MapReader {
  public:
   MapReader(const Field& field, const std::vector<std::string_view>* allowed) : path_(field.path) {
@@ -337,7 +341,8 @@ uint64_t integerValue(const Field& field, uint64_t min, uint64_t max) {
   return *parsed;
 }
 
-// A list of names; each is checked by `valid` and must not repeat (compared by `normalize`).
+// A list of names; each is checked by `valid` and must not repeat (header names repeat
+// whatever their case).
 std::vector<std::string> nameList(const Field& field, bool (*valid)(std::string_view),
                                   std::string_view what, bool case_insensitive) {
   if (!field.value.IsSequence()) {
@@ -728,6 +733,56 @@ Config parseRoot(const YAML::Node& root, const std::string& source) {
   return config;
 }
 
+// Records where a document starts; the events themselves are not needed.
+class DocumentStart : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override { mark_ = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnAlias(const YAML::Mark& /*mark*/, YAML::anchor_t /*anchor*/) override {}
+  void OnScalar(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                const std::string& /*value*/) override {}
+  void OnSequenceStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/,
+                       YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value /*style*/) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& /*mark*/, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  YAML::EmitterStyle::value /*style*/) override {}
+  void OnMapEnd() override {}
+
+  const YAML::Mark& mark() const { return mark_; }
+
+ private:
+  YAML::Mark mark_ = YAML::Mark::null_mark();
+};
+
+// The file must hold exactly one YAML document. YAML::Load reads only the first one and ignores
+// the rest, so a second document would be silently dropped. Worse, yaml-cpp 0.7 stops at a
+// stray ',' outside any collection and reports an empty document there, again and again without
+// advancing (LoadAll then allocates until memory runs out), so whatever follows the ',' would
+// be silently ignored too. Asking the parser for at most two documents catches both, in bounded
+// time.
+std::optional<ConfigError> checkSingleDocument(const std::string& text) {
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentStart first;
+  if (!parser.HandleNextDocument(first)) {
+    return std::nullopt;  // nothing but comments and blank lines
+  }
+  DocumentStart second;
+  if (!parser.HandleNextDocument(second)) {
+    return std::nullopt;
+  }
+  const YAML::Mark& mark = second.mark();
+  const int line = mark.is_null() ? 0 : mark.line + 1;
+  size_t pos = mark.is_null() ? 0 : static_cast<size_t>(mark.pos);
+  pos = std::min(text.find_first_not_of(" \t\r\n", pos), text.size());
+  if (text.compare(pos, 3, "---") == 0) {
+    return ConfigError{line, "", "more than one YAML document ('---'); put all settings in one"};
+  }
+  const std::string found = pos < text.size() ? quoted(text.substr(pos, 1)) : "end of file";
+  return ConfigError{line, "", "invalid YAML: unexpected " + found};
+}
+
 std::string formatError(const std::string& source, int line, const std::string& path,
                         const std::string& what) {
   std::string out = source;
@@ -787,14 +842,11 @@ Result<UpstreamSettings> parseUpstreamUrl(std::string_view text) {
 
 Result<Config> parseConfig(std::string_view yaml_text, const std::string& source) {
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(yaml_text));
-    for (size_t i = 1; i < documents.size(); ++i) {
-      if (!documents[i].IsNull()) {
-        return Error{formatError(source, lineOf(documents[i]), "",
-                                 "more than one YAML document ('---'); put all settings in one")};
-      }
+    const std::string text(yaml_text);
+    if (const std::optional<ConfigError> error = checkSingleDocument(text)) {
+      return Error{formatError(source, error->line, error->path, error->what)};
     }
-    return parseRoot(documents.empty() ? YAML::Node() : documents.front(), source);
+    return parseRoot(YAML::Load(text), source);
   } catch (const ConfigError& error) {
     return Error{formatError(source, error.line, error.path, error.what)};
   } catch (const YAML::Exception& error) {
@@ -819,6 +871,10 @@ Result<Config> loadConfigFile(const std::string& path) {
   size_t n = 0;
   while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) {
     text.append(buffer, n);
+    if (text.size() > kMaxConfigFileBytes) {
+      return Error{path + ": larger than " + formatSize(kMaxConfigFileBytes) +
+                   "; is this the configuration file?"};
+    }
   }
   if (std::ferror(file.get()) != 0) {
     // A directory opens fine and fails here with EISDIR.
