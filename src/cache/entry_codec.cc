@@ -34,7 +34,8 @@ template <typename T>
 T getLe(std::string_view bytes, size_t offset) {
   T value = 0;
   for (size_t i = 0; i < sizeof(T); ++i) {
-    value |= static_cast<T>(static_cast<T>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i));
+    value |=
+        static_cast<T>(static_cast<T>(static_cast<unsigned char>(bytes[offset + i])) << (8 * i));
   }
   return value;
 }
@@ -80,12 +81,18 @@ std::string encodeEntry(const EntryMeta& meta, std::string_view identity, std::s
 
 std::string_view toString(DecodeError e) {
   switch (e) {
-    case DecodeError::kNone: return "none";
-    case DecodeError::kTooShort: return "too-short";
-    case DecodeError::kBadMagic: return "bad-magic";
-    case DecodeError::kBadVersion: return "bad-version";
-    case DecodeError::kBadLength: return "bad-length";
-    case DecodeError::kBadChecksum: return "bad-checksum";
+    case DecodeError::kNone:
+      return "none";
+    case DecodeError::kTooShort:
+      return "too-short";
+    case DecodeError::kBadMagic:
+      return "bad-magic";
+    case DecodeError::kBadVersion:
+      return "bad-version";
+    case DecodeError::kBadLength:
+      return "bad-length";
+    case DecodeError::kBadChecksum:
+      return "bad-checksum";
   }
   return "unknown";
 }

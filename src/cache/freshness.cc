@@ -236,9 +236,9 @@ std::optional<SystemTime> parseHttpDateImpl(std::string_view text, std::optional
   }
   // Whole seconds in 64 bits cover years 0..9999 without overflow; clamp before going to
   // SystemTime's nanoseconds.
-  const int64_t unix_seconds = int64_t{std::chrono::sys_days{ymd}.time_since_epoch().count()} *
-                                   86400 +
-                               int64_t{f.hour} * 3600 + int64_t{f.minute} * 60 + f.second;
+  const int64_t unix_seconds =
+      int64_t{std::chrono::sys_days{ymd}.time_since_epoch().count()} * 86400 +
+      int64_t{f.hour} * 3600 + int64_t{f.minute} * 60 + f.second;
   return SystemTime(seconds(std::clamp(unix_seconds, kMinUnixSeconds, kMaxUnixSeconds)));
 }
 

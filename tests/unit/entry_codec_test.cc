@@ -76,7 +76,9 @@ TEST(EntryCodecTest, LayoutIsAsDocumented) {
 }
 
 TEST(EntryCodecTest, RoundTrip) {
-  const std::string body("bin\0ary\xff\x00\x01 body", 17);
+  constexpr char kBinary[] = "bin\0ary\xff\x00\x01 body";
+  const std::string body(kBinary, sizeof(kBinary) - 1);
+  ASSERT_EQ(body.size(), 15u);
   const EntryMeta meta{.request_time_ms = -5,
                        .response_time_ms = INT64_MAX,
                        .freshness_lifetime_ms = INT64_MIN,
@@ -109,8 +111,8 @@ TEST(EntryCodecTest, EmptyParts) {
   EXPECT_TRUE(view->body.empty());
   EXPECT_EQ(view->meta.freshness_lifetime_ms, 0);
 
-  const std::optional<EntryView> empty_body =
-      decodeEntry(encodeEntry(kMeta, "k", "HTTP/1.1 200 OK", ""), true);
+  const std::string no_body = encodeEntry(kMeta, "k", "HTTP/1.1 200 OK", "");
+  const std::optional<EntryView> empty_body = decodeEntry(no_body, true);
   ASSERT_TRUE(empty_body.has_value());
   EXPECT_EQ(empty_body->head, "HTTP/1.1 200 OK");
   EXPECT_TRUE(empty_body->body.empty());

@@ -15,6 +15,8 @@ namespace cachecar::cache {
 // forms). nullopt when invalid. The day name is checked for spelling, not against the date.
 // An RFC 850 two-digit year is read as 1970-2069 here (a fixed pivot); pass `now` to
 // get the RFC rule instead: the latest year with those digits that is at most 50 years ahead.
+// Dates outside 1900..2199 are clamped into that range: "Expires: ... 9999" means far future,
+// and SystemTime (64-bit nanoseconds) ends in 2262.
 std::optional<SystemTime> parseHttpDate(std::string_view text);
 std::optional<SystemTime> parseHttpDate(std::string_view text, SystemTime now);
 // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".

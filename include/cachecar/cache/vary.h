@@ -1,0 +1,25 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cachecar/http/message.h"
+
+namespace cachecar::cache {
+
+// The field names a response varies on (lowercased, in order, duplicates removed); empty when
+// it has no Vary; nullopt for `Vary: *`, which never matches any later request (RFC 9111 §4.1).
+std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& response_headers);
+
+// The request's values of those fields, normalized so equivalent requests compare equal:
+// field lines combined with ", ", whitespace around commas and at the ends removed, runs of
+// spaces collapsed. "name=value" per field, joined with "\n"; an absent field is "name!" so it
+// differs from an empty one. Compared in full on every read (never only hashed).
+std::string varianceOf(const std::vector<std::string>& fields, const http::HeaderMap& request);
+
+// "accept-encoding, accept-language" for a marker entry, and back.
+std::string joinFields(const std::vector<std::string>& fields);
+std::vector<std::string> splitFields(std::string_view joined);
+
+}  // namespace cachecar::cache

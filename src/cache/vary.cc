@@ -1,0 +1,117 @@
+#include "cachecar/cache/vary.h"
+
+#include <algorithm>
+
+namespace cachecar::cache {
+
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
+  });
+  return out;
+}
+
+template <typename Fn>
+void forEachListItem(std::string_view list, Fn&& fn) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = http::trimOws(list.substr(0, comma));
+    if (!item.empty()) {
+      fn(item);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    list.remove_prefix(comma + 1);
+  }
+}
+
+std::string normalizeValue(std::string_view combined) {
+  std::string out;
+  bool first = true;
+  forEachListItem(combined, [&](std::string_view item) {
+    if (!first) {
+      out.append(",");
+    }
+    first = false;
+    bool space = false;
+    for (char c : item) {
+      if (c == ' ' || c == '\t') {
+        space = true;
+        continue;
+      }
+      if (space) {
+        out.push_back(' ');
+        space = false;
+      }
+      out.push_back(c);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& response_headers) {
+  std::vector<std::string> fields;
+  bool star = false;
+  for (const auto& h : response_headers.all()) {
+    if (!http::equalsIgnoreCase(h.name, "Vary")) {
+      continue;
+    }
+    forEachListItem(h.value, [&](std::string_view item) {
+      if (item == "*") {
+        star = true;
+        return;
+      }
+      std::string name = lower(item);
+      if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
+        fields.push_back(std::move(name));
+      }
+    });
+  }
+  if (star) {
+    return std::nullopt;
+  }
+  return fields;
+}
+
+std::string varianceOf(const std::vector<std::string>& fields, const http::HeaderMap& request) {
+  std::string out;
+  for (const auto& name : fields) {
+    if (!out.empty()) {
+      out.push_back('\n');
+    }
+    out.append(name);
+    auto value = request.getCombined(name);
+    if (!value) {
+      out.push_back('!');
+      continue;
+    }
+    out.push_back('=');
+    out.append(normalizeValue(*value));
+  }
+  return out;
+}
+
+std::string joinFields(const std::vector<std::string>& fields) {
+  std::string out;
+  for (const auto& f : fields) {
+    if (!out.empty()) {
+      out.append(", ");
+    }
+    out.append(f);
+  }
+  return out;
+}
+
+std::vector<std::string> splitFields(std::string_view joined) {
+  std::vector<std::string> out;
+  forEachListItem(joined, [&](std::string_view item) { out.emplace_back(item); });
+  return out;
+}
+
+}  // namespace cachecar::cache
