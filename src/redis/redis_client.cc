@@ -153,7 +153,8 @@ std::string_view ReplyView::str() const {
     case Type::kString:
     case Type::kStatus:
     case Type::kError:
-      return reply_->str == nullptr ? std::string_view() : std::string_view(reply_->str, reply_->len);
+      return reply_->str == nullptr ? std::string_view()
+                                    : std::string_view(reply_->str, reply_->len);
     default:
       return {};
   }
@@ -239,8 +240,7 @@ void RedisClient::startConnect() {
       if (status != CommandStatus::kOk || !reply.isError()) {
         return;
       }
-      log(LogLevel::kWarn, "redis ", options_.address.toString(), ": SELECT failed: ",
-          reply.str());
+      log(LogLevel::kWarn, "redis ", options_.address.toString(), ": SELECT failed: ", reply.str());
       ++stats_.connect_failures;
       std::vector<ReplyCallback> callbacks = dropConnection();
       completeAll(callbacks, CommandStatus::kUnavailable);
@@ -252,8 +252,8 @@ void RedisClient::noteConnectFailure(std::string_view why) {
   ++stats_.connect_failures;
   ++failures_in_row_;
   log(failures_in_row_ == 1 ? LogLevel::kWarn : LogLevel::kDebug, "redis ",
-      options_.address.toString(), ": connect failed: ", why, "; retrying in ",
-      backoff_.count(), "ms");
+      options_.address.toString(), ": connect failed: ", why, "; retrying in ", backoff_.count(),
+      "ms");
   scheduleReconnect();
 }
 
@@ -339,7 +339,7 @@ void RedisClient::onReply(Pending* pending, const redisReply* reply) {
 void RedisClient::command(std::span<const std::string_view> args, ReplyCallback cb) {
   const bool can_send = (state_ == State::kConnecting || state_ == State::kConnected) &&
                         context_ != nullptr && !context_failing_;
-  if (!can_send || args.empty() || pendingCountForTest() >= options_.max_pending) {
+  if (!can_send || args.empty() || outstanding() >= options_.max_pending) {
     ++stats_.rejected;
     cb(CommandStatus::kUnavailable, ReplyView());
     return;

@@ -116,52 +116,59 @@ void RedisBackend::clearPrefix(const std::string& prefix, DoneCallback cb) {
 // 0. Sequential on purpose: an admin operation should not crowd out the request path. Each
 // step has the command timeout; any failure ends the operation with that status (keys already
 // unlinked stay unlinked, and the caller may retry).
+//
+// The continuations capture `this` but only use it after a kOk: the client delivers a reply
+// only while it (and so this backend) is alive; on teardown they just report kUnavailable.
 void RedisBackend::scanStep(const std::shared_ptr<ClearPrefixOp>& op, std::string cursor) {
   const std::string count = std::to_string(kScanCount);
-  client_.command(
-      {"SCAN", cursor, "MATCH", op->pattern, "COUNT", count},
-      [this, op](CommandStatus status, ReplyView reply) {
-        // kOk means the client delivered a reply, so it (and this backend) is alive.
-        if (status != CommandStatus::kOk) {
-          op->done(fromCommandStatus(status));
-          return;
-        }
-        if (reply.type() != ReplyView::Type::kArray || reply.size() != 2 ||
-            reply.at(1).type() != ReplyView::Type::kArray) {
-          op->done(StorageStatus::kError);
-          return;
-        }
-        std::string next(reply.at(0).str());
-        const ReplyView keys = reply.at(1);
-        if (keys.size() == 0) {
-          if (next == "0") {
-            op->done(StorageStatus::kOk);
-          } else {
-            scanStep(op, std::move(next));
-          }
-          return;
-        }
-        // The key views borrow the SCAN reply, which stays valid while this callback runs;
-        // the command copies them before it returns.
-        std::vector<std::string_view> args;
-        args.reserve(keys.size() + 1);
-        args.emplace_back("UNLINK");
-        for (size_t i = 0; i < keys.size(); ++i) {
-          args.push_back(keys.at(i).str());
-        }
-        client_.command(args, [this, op, next = std::move(next)](CommandStatus unlink_status,
-                                                                 ReplyView unlink_reply) {
-          if (unlink_status != CommandStatus::kOk) {
-            op->done(fromCommandStatus(unlink_status));
-          } else if (unlink_reply.isError()) {
-            op->done(StorageStatus::kError);
-          } else if (next == "0") {
-            op->done(StorageStatus::kOk);
-          } else {
-            scanStep(op, next);
-          }
-        });
-      });
+  client_.command({"SCAN", cursor, "MATCH", op->pattern, "COUNT", count},
+                  [this, op](CommandStatus status, ReplyView reply) {
+                    if (status != CommandStatus::kOk) {
+                      op->done(fromCommandStatus(status));
+                      return;
+                    }
+                    onScanReply(op, reply);
+                  });
+}
+
+void RedisBackend::onScanReply(const std::shared_ptr<ClearPrefixOp>& op, ReplyView reply) {
+  if (reply.type() != ReplyView::Type::kArray || reply.size() != 2 ||
+      reply.at(1).type() != ReplyView::Type::kArray) {
+    op->done(StorageStatus::kError);
+    return;
+  }
+  std::string next(reply.at(0).str());
+  const ReplyView keys = reply.at(1);
+  if (keys.size() == 0) {
+    scanNextOrFinish(op, std::move(next));
+    return;
+  }
+  // The key views borrow the SCAN reply, which stays valid while its callback runs; the
+  // command copies them before it returns.
+  std::vector<std::string_view> args;
+  args.reserve(keys.size() + 1);
+  args.emplace_back("UNLINK");
+  for (size_t i = 0; i < keys.size(); ++i) {
+    args.push_back(keys.at(i).str());
+  }
+  client_.command(args,
+                  [this, op, next = std::move(next)](CommandStatus status, ReplyView unlink_reply) {
+                    if (status != CommandStatus::kOk) {
+                      op->done(fromCommandStatus(status));
+                    } else if (unlink_reply.isError()) {
+                      op->done(StorageStatus::kError);
+                    } else {
+                      scanNextOrFinish(op, next);
+                    }
+                  });
+}
+
+void RedisBackend::scanNextOrFinish(const std::shared_ptr<ClearPrefixOp>& op, std::string cursor) {
+  if (cursor == "0") {
+    op->done(StorageStatus::kOk);
+  } else {
+    scanStep(op, std::move(cursor));
+  }
 }
 
 Result<BackendProviderPtr> RedisProvider::create(const config::CacheSettings& settings) {
@@ -186,8 +193,8 @@ Result<BackendProviderPtr> RedisProvider::create(const config::CacheSettings& se
   options.address = std::move(address).value();
   options.connect_timeout = settings.connect_timeout;
   options.command_timeout = settings.command_timeout;
-  return BackendProviderPtr(std::make_shared<RedisProvider>(std::move(options),
-                                                            settings.max_object_bytes));
+  return BackendProviderPtr(
+      std::make_shared<RedisProvider>(std::move(options), settings.max_object_bytes));
 }
 
 BackendPtr RedisProvider::createForLoop(event::EventLoop& loop) {

@@ -141,7 +141,8 @@ class BackendConformanceTest : public ::testing::TestWithParam<BackendParam> {
   // Runs the loop until the outcome has its callback, bounded.
   template <typename T>
   void await(const Outcome<T>& outcome, event::EventLoop& loop) {
-    ASSERT_TRUE(runLoopUntil(loop, [&] { return outcome.calls > 0; }, milliseconds(8000)))
+    ASSERT_TRUE(runLoopUntil(
+        loop, [&] { return outcome.calls > 0; }, milliseconds(8000)))
         << "callback never ran";
   }
 
@@ -323,8 +324,7 @@ TEST_P(BackendConformanceTest, ClearPrefixWithNoMatchesIsOk) {
 }
 
 TEST_P(BackendConformanceTest, ValueOverMaxObjectBytesIsTooLargeAndNotStored) {
-  EXPECT_EQ(setSync("conf:1:big", std::string(kMaxObjectBytes + 1, 'x')),
-            StorageStatus::kTooLarge);
+  EXPECT_EQ(setSync("conf:1:big", std::string(kMaxObjectBytes + 1, 'x')), StorageStatus::kTooLarge);
   expectMissing("conf:1:big");
   // Exactly at the bound is fine.
   EXPECT_EQ(setSync("conf:1:edge", std::string(kMaxObjectBytes, 'y')), StorageStatus::kOk);
@@ -389,7 +389,8 @@ TEST_P(BackendConformanceTest, CallbacksRunOnTheOwningLoopThread) {
     backend->get("conf:1:thread", [&](GetResult) { note(); });
     backend->remove("conf:1:thread", [&](StorageStatus) { note(); });
     backend->clearPrefix("conf:1:", [&](StorageStatus) { note(); });
-    if (!runLoopUntil(loop, [&] { return completed == 4; }, milliseconds(8000))) {
+    if (!runLoopUntil(
+            loop, [&] { return completed == 4; }, milliseconds(8000))) {
       failure = "callbacks did not complete";
     }
   });
@@ -446,7 +447,8 @@ TEST_P(BackendConformanceTest, CallbackMayDestroyTheBackend) {
   if (backend_) {
     backend_->get("conf:1:self", second.callback());
   }
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return first_calls > 0; }, milliseconds(8000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return first_calls > 0; }, milliseconds(8000)));
   runLoopFor(loop_, milliseconds(50));
   EXPECT_EQ(first_calls, 1);
   EXPECT_EQ(first_status, StorageStatus::kOk);
@@ -475,9 +477,7 @@ INSTANTIATE_TEST_SUITE_P(
     Backends, BackendConformanceTest,
     ::testing::Values(BackendParam{"memory", [] { return std::make_unique<MemoryEnv>(); }},
                       BackendParam{"redis", [] { return std::make_unique<RedisEnv>(); }}),
-    [](const ::testing::TestParamInfo<BackendParam>& param_info) {
-      return param_info.param.name;
-    });
+    [](const ::testing::TestParamInfo<BackendParam>& param_info) { return param_info.param.name; });
 
 // The registry is how the config reaches the backends.
 TEST(RegistryTest, BuiltinNamesAreRegisteredSorted) {

@@ -278,7 +278,8 @@ TEST(MemoryBackendTest, HandlesOnTwoThreadsShareEntries) {
 
 // Values are derived from keys, so any hit can be checked whatever the interleaving.
 std::string valueFor(const std::string& key, int variant) {
-  return key + "|" + std::string(static_cast<size_t>(16 + variant % 48), static_cast<char>('a' + variant % 26));
+  return key + "|" +
+         std::string(static_cast<size_t>(16 + variant % 48), static_cast<char>('a' + variant % 26));
 }
 
 bool valueMatches(const std::string& key, const std::string& value) {

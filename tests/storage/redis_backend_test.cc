@@ -85,7 +85,8 @@ class RedisBackendTest : public ::testing::Test {
                     milliseconds limit = milliseconds(5000)) {
     Outcome<GetResult> outcome;
     backend.get(key, outcome.callback());
-    EXPECT_TRUE(runLoopUntil(loop_, [&] { return outcome.calls > 0; }, limit));
+    EXPECT_TRUE(runLoopUntil(
+        loop_, [&] { return outcome.calls > 0; }, limit));
     return outcome.result;
   }
 
@@ -93,7 +94,8 @@ class RedisBackendTest : public ::testing::Test {
                         milliseconds limit = milliseconds(5000)) {
     Outcome<StorageStatus> outcome;
     backend.set(key, makeBlob(value), kLongTtl, outcome.callback());
-    EXPECT_TRUE(runLoopUntil(loop_, [&] { return outcome.calls > 0; }, limit));
+    EXPECT_TRUE(runLoopUntil(
+        loop_, [&] { return outcome.calls > 0; }, limit));
     return outcome.result;
   }
 
@@ -126,10 +128,10 @@ TEST(RedisLocationTest, ParsesHostPortAndDatabase) {
 }
 
 TEST(RedisLocationTest, RejectsMalformedLocations) {
-  for (const char* bad : {"", "127.0.0.1:6379", "http://h:1/0", "redis://", "redis://:6379",
-                          "redis://h:0", "redis://h:65536", "redis://h:port", "redis://h/x",
-                          "redis://h/-1", "redis://user:pw@h", "redis://h:1/0?x=1",
-                          "redis://[::1", "redis://h:1/0/extra"}) {
+  for (const char* bad :
+       {"", "127.0.0.1:6379", "http://h:1/0", "redis://", "redis://:6379", "redis://h:0",
+        "redis://h:65536", "redis://h:port", "redis://h/x", "redis://h/-1", "redis://user:pw@h",
+        "redis://h:1/0?x=1", "redis://[::1", "redis://h:1/0/extra"}) {
     auto parsed = redis::parseRedisLocation(bad);
     EXPECT_FALSE(parsed.ok()) << bad;
     if (!parsed.ok()) {
@@ -225,13 +227,14 @@ TEST_F(RedisBackendTest, PausedRedisTimesOutAtCommandTimeoutWithoutBlocking) {
   backend->get("k", outcome.callback());
   const auto call_time = Clock::now() - start;
   ticker.arm(milliseconds(50));
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return outcome.calls > 0; }, milliseconds(3000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return outcome.calls > 0; }, milliseconds(3000)));
   const auto elapsed = outcome.at - start;
   EXPECT_EQ(outcome.result.status, StorageStatus::kTimeout);
   EXPECT_GE(elapsed, milliseconds(190));
   EXPECT_LT(elapsed, milliseconds(1000));
   EXPECT_LT(call_time, milliseconds(50));  // the call itself never waits for Redis
-  EXPECT_EQ(ticks, 1);                      // the loop kept running meanwhile
+  EXPECT_EQ(ticks, 1);                     // the loop kept running meanwhile
   EXPECT_EQ(backend->client().stats().timeouts, 1u);
 
   server_.resume();
@@ -252,7 +255,8 @@ TEST_F(RedisBackendTest, LateReplyAfterTimeoutIsIgnored) {
   server_.pause();
   Outcome<GetResult> timed_out;
   backend->get("a", timed_out.callback());
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return timed_out.calls > 0; }, milliseconds(3000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return timed_out.calls > 0; }, milliseconds(3000)));
   EXPECT_EQ(timed_out.result.status, StorageStatus::kTimeout);
   EXPECT_EQ(backend->client().pendingCountForTest(), 1u);  // its reply is still owed
 
@@ -310,7 +314,8 @@ TEST_F(RedisBackendTest, TooManyPendingCommandsFailAtOnce) {
   EXPECT_EQ(outcomes[3].result.status, StorageStatus::kUnavailable);
   EXPECT_EQ(outcomes[4].calls, 1);
   EXPECT_GE(backend->client().stats().rejected, 2u);
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return outcomes[2].calls > 0; }, milliseconds(3000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return outcomes[2].calls > 0; }, milliseconds(3000)));
   EXPECT_EQ(outcomes[0].result.status, StorageStatus::kTimeout);
   // Timed-out commands still count until their late replies arrive.
   EXPECT_EQ(backend->client().pendingCountForTest(), 3u);
@@ -329,8 +334,7 @@ TEST_F(RedisBackendTest, KilledRedisFailsThenReconnectsAfterRestart) {
   server_.stop();
   const auto start = Clock::now();
   GetResult down = getSync(*backend, "k", milliseconds(3000));
-  EXPECT_TRUE(down.status == StorageStatus::kUnavailable ||
-              down.status == StorageStatus::kTimeout)
+  EXPECT_TRUE(down.status == StorageStatus::kUnavailable || down.status == StorageStatus::kTimeout)
       << toString(down.status);
   EXPECT_LT(Clock::now() - start, milliseconds(1500));
   // Still down: every attempt fails, none hangs.
@@ -378,7 +382,8 @@ TEST_F(RedisBackendTest, ConnectionLossCallbackMayDestroyTheBackend) {
   backend->get("k", third.callback());
   server_.stop();  // the commands are still in the output buffer
 
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return first_calls > 0; }, milliseconds(3000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return first_calls > 0; }, milliseconds(3000)));
   runLoopFor(loop_, milliseconds(50));
   EXPECT_EQ(backend, nullptr);
   EXPECT_EQ(first_calls, 1);
@@ -397,7 +402,7 @@ TEST_F(RedisBackendTest, ClearPrefixNeverDeletesOtherKeys) {
     mset.push_back("shop:1:" + std::to_string(i));
     mset.push_back("v");
   }
-  const std::vector<std::string> survivors = {"shop:10:0", "shop:1", "shop:2:0", "Shop:1:0",
+  const std::vector<std::string> survivors = {"shop:10:0",  "shop:1",   "shop:2:0", "Shop:1:0",
                                               "x:shop:1:0", "shop?1:0", "shop*1:0", "shop:11:x"};
   for (const std::string& key : survivors) {
     mset.push_back(key);
@@ -409,7 +414,8 @@ TEST_F(RedisBackendTest, ClearPrefixNeverDeletesOtherKeys) {
   auto backend = makeBackend(optionsFor(server_.port()));
   Outcome<StorageStatus> outcome;
   backend->clearPrefix("shop:1:", outcome.callback());
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return outcome.calls > 0; }, milliseconds(8000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return outcome.calls > 0; }, milliseconds(8000)));
   EXPECT_EQ(outcome.result, StorageStatus::kOk);
   EXPECT_EQ(server_.dbSize(), static_cast<long long>(survivors.size()));
   for (const std::string& key : survivors) {
@@ -419,7 +425,8 @@ TEST_F(RedisBackendTest, ClearPrefixNeverDeletesOtherKeys) {
   // Glob characters in the prefix are literal: "shop*" must not match "shop:10:0".
   Outcome<StorageStatus> glob;
   backend->clearPrefix("shop*", glob.callback());
-  ASSERT_TRUE(runLoopUntil(loop_, [&] { return glob.calls > 0; }, milliseconds(5000)));
+  ASSERT_TRUE(runLoopUntil(
+      loop_, [&] { return glob.calls > 0; }, milliseconds(5000)));
   EXPECT_EQ(glob.result, StorageStatus::kOk);
   EXPECT_FALSE(server_.exists("shop*1:0"));
   EXPECT_EQ(server_.dbSize(), static_cast<long long>(survivors.size()) - 1);
@@ -478,7 +485,8 @@ TEST_F(RedisBackendTest, TwoBackendsOnTwoLoopThreadsShareEntries) {
       set_status = status;
       ++calls;
     });
-    runLoopUntil(loop, [&] { return calls > 0; }, milliseconds(5000));
+    runLoopUntil(
+        loop, [&] { return calls > 0; }, milliseconds(5000));
   });
   writer.join();
   ASSERT_EQ(set_status, StorageStatus::kOk);
@@ -492,7 +500,8 @@ TEST_F(RedisBackendTest, TwoBackendsOnTwoLoopThreadsShareEntries) {
       seen = std::move(result);
       ++calls;
     });
-    runLoopUntil(loop, [&] { return calls > 0; }, milliseconds(5000));
+    runLoopUntil(
+        loop, [&] { return calls > 0; }, milliseconds(5000));
   });
   reader.join();
   ASSERT_EQ(seen.status, StorageStatus::kOk);

@@ -94,9 +94,7 @@ std::string RedisServer::unavailableReason() {
   return "redis-server not found (PATH, /usr/bin, /usr/local/bin): install redis-server";
 }
 
-std::string RedisServer::url() const {
-  return "redis://127.0.0.1:" + std::to_string(port_) + "/0";
-}
+std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
 
 bool RedisServer::start(milliseconds wait) {
   if (pid_ > 0) {
@@ -137,10 +135,9 @@ bool RedisServer::spawn() {
   }
   const std::string log_path = dir_ + "/redis.log";
   const std::string port = std::to_string(port_);
-  std::vector<std::string> args = {binary,     "--port",    port,          "--bind",
-                                   "127.0.0.1", "--save",    "",            "--appendonly",
-                                   "no",        "--daemonize", "no",        "--dir",
-                                   dir_,        "--logfile", ""};
+  std::vector<std::string> args = {binary,   "--port", port,           "--bind",    "127.0.0.1",
+                                   "--save", "",       "--appendonly", "no",        "--daemonize",
+                                   "no",     "--dir",  dir_,           "--logfile", ""};
   std::vector<char*> argv;
   for (std::string& arg : args) {
     argv.push_back(arg.data());
@@ -230,8 +227,8 @@ RedisServer::ReplyPtr RedisServer::command(const std::vector<std::string>& args)
     argv.push_back(arg.data());
     lengths.push_back(arg.size());
   }
-  return ReplyPtr(static_cast<redisReply*>(redisCommandArgv(
-      context.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+  return ReplyPtr(static_cast<redisReply*>(
+      redisCommandArgv(context.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
 }
 
 std::optional<std::string> RedisServer::get(const std::string& key) const {
@@ -257,8 +254,7 @@ bool RedisServer::exists(const std::string& key) const {
   return reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
 }
 
-bool runLoopUntil(event::EventLoop& loop, const std::function<bool()>& done,
-                  milliseconds limit) {
+bool runLoopUntil(event::EventLoop& loop, const std::function<bool()>& done, milliseconds limit) {
   const auto deadline = Clock::now() + limit;
   // Wakes EVLOOP_ONCE up even when nothing else happens, so the deadline is honoured.
   event::Timer wake(loop, [] {});
@@ -273,7 +269,8 @@ bool runLoopUntil(event::EventLoop& loop, const std::function<bool()>& done,
 }
 
 void runLoopFor(event::EventLoop& loop, milliseconds duration) {
-  runLoopUntil(loop, [] { return false; }, duration);
+  runLoopUntil(
+      loop, [] { return false; }, duration);
 }
 
 }  // namespace cachecar::testing

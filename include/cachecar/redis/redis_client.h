@@ -99,9 +99,11 @@ struct RedisClientStats {
 // kUnavailable (connection lost, or the client destroyed with the command pending). A reply
 // that arrives after its command timed out is dropped. Callbacks may destroy the client.
 //
-// Not thread-safe: use it on its loop's thread only; destroy it before the loop. Note that
-// hiredis resolves host names with a blocking getaddrinfo() on each connect attempt: prefer
-// an IP address or a name the local resolver answers at once.
+// Not thread-safe: use it on its loop's thread only; destroy it before the loop. Two hiredis
+// 0.14 traits the process must live with: it writes with write(2), so SIGPIPE must be ignored
+// (a lost connection would otherwise kill the process), and it resolves host names with a
+// blocking getaddrinfo() on each connect attempt (prefer an IP address or a name the local
+// resolver answers at once).
 class RedisClient {
  public:
   RedisClient(event::EventLoop& loop, RedisClientOptions options);
@@ -120,7 +122,7 @@ class RedisClient {
   const RedisClientStats& stats() const { return stats_; }
   const RedisClientOptions& options() const { return options_; }
   // Commands hiredis still owes a reply, including timed-out ones.
-  size_t pendingCountForTest() const { return waiting_.size() + abandoned_.size(); }
+  size_t pendingCountForTest() const { return outstanding(); }
 
  private:
   struct Pending;
@@ -145,6 +147,7 @@ class RedisClient {
   std::vector<ReplyCallback> detachContext();
   std::vector<ReplyCallback> dropConnection();
   static void completeAll(std::vector<ReplyCallback>& callbacks, CommandStatus status);
+  size_t outstanding() const { return waiting_.size() + abandoned_.size(); }
 
   event::EventLoop& loop_;
   RedisClientOptions options_;

@@ -52,6 +52,8 @@ class RedisBackend final : public Backend {
  private:
   struct ClearPrefixOp;
   void scanStep(const std::shared_ptr<ClearPrefixOp>& op, std::string cursor);
+  void onScanReply(const std::shared_ptr<ClearPrefixOp>& op, redis::ReplyView reply);
+  void scanNextOrFinish(const std::shared_ptr<ClearPrefixOp>& op, std::string cursor);
 
   redis::RedisClient client_;
   uint64_t max_object_bytes_;
