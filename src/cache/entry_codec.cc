@@ -21,6 +21,13 @@ constexpr size_t kIdentityLengthOffset = 40;
 constexpr size_t kHeadLengthOffset = 44;
 constexpr size_t kBodyLengthOffset = 48;
 constexpr size_t kChecksumOffset = 56;
+constexpr size_t kStaleWhileRevalidateOffset = 64;
+constexpr size_t kStaleIfErrorOffset = 68;
+
+// Times and durations read from a shared store are untrusted too: anything outside
+// [0, 2^45 ms] (about the year 3084) is not a value this program wrote, and passing it on
+// could overflow time arithmetic.
+constexpr uint64_t kMaxMillis = uint64_t{1} << 45;
 
 // Little-endian by byte assembly: independent of the host's byte order and alignment.
 template <typename T>
@@ -63,7 +70,7 @@ std::string encodeEntry(const EntryMeta& meta, std::string_view identity, std::s
   out.replace(0, kMagic.size(), kMagic);
   char* header = out.data();
   putLe<uint16_t>(header + kVersionOffset, kEntryFormatVersion);
-  putLe<uint16_t>(header + kFlagsOffset, 0);
+  putLe<uint16_t>(header + kFlagsOffset, meta.flags);
   putLe<uint64_t>(header + kRequestTimeOffset, static_cast<uint64_t>(meta.request_time_ms));
   putLe<uint64_t>(header + kResponseTimeOffset, static_cast<uint64_t>(meta.response_time_ms));
   putLe<uint64_t>(header + kFreshnessOffset, static_cast<uint64_t>(meta.freshness_lifetime_ms));
@@ -71,6 +78,8 @@ std::string encodeEntry(const EntryMeta& meta, std::string_view identity, std::s
   putLe<uint32_t>(header + kIdentityLengthOffset, static_cast<uint32_t>(identity.size()));
   putLe<uint32_t>(header + kHeadLengthOffset, static_cast<uint32_t>(head.size()));
   putLe<uint64_t>(header + kBodyLengthOffset, static_cast<uint64_t>(body.size()));
+  putLe<uint32_t>(header + kStaleWhileRevalidateOffset, meta.stale_while_revalidate_s);
+  putLe<uint32_t>(header + kStaleIfErrorOffset, meta.stale_if_error_s);
   out.append(identity);
   out.append(head);
   out.append(body);
@@ -105,10 +114,16 @@ std::optional<EntryView> decodeEntry(std::string_view bytes, bool verify_checksu
   if (bytes.substr(0, kMagic.size()) != kMagic) {
     return fail(error, DecodeError::kBadMagic);
   }
-  // Flags are reserved: a writer that sets one speaks a format this reader does not know.
+  // A writer that sets an unknown flag speaks a format this reader does not know.
   if (getLe<uint16_t>(bytes, kVersionOffset) != kEntryFormatVersion ||
-      getLe<uint16_t>(bytes, kFlagsOffset) != 0) {
+      (getLe<uint16_t>(bytes, kFlagsOffset) & ~kEntryKnownFlags) != 0) {
     return fail(error, DecodeError::kBadVersion);
+  }
+  for (size_t offset : {kRequestTimeOffset, kResponseTimeOffset, kFreshnessOffset,
+                        kInitialAgeOffset}) {
+    if (getLe<uint64_t>(bytes, offset) > kMaxMillis) {
+      return fail(error, DecodeError::kBadLength);
+    }
   }
   // Lengths are untrusted: compare each against what is left instead of adding them up, so no
   // sum can wrap around.
@@ -138,6 +153,9 @@ std::optional<EntryView> decodeEntry(std::string_view bytes, bool verify_checksu
   view.meta.freshness_lifetime_ms = static_cast<int64_t>(getLe<uint64_t>(bytes, kFreshnessOffset));
   view.meta.corrected_initial_age_ms =
       static_cast<int64_t>(getLe<uint64_t>(bytes, kInitialAgeOffset));
+  view.meta.flags = getLe<uint16_t>(bytes, kFlagsOffset);
+  view.meta.stale_while_revalidate_s = getLe<uint32_t>(bytes, kStaleWhileRevalidateOffset);
+  view.meta.stale_if_error_s = getLe<uint32_t>(bytes, kStaleIfErrorOffset);
   view.identity = tail.substr(0, identity_len);
   view.head = tail.substr(identity_len, head_len);
   view.body = tail.substr(identity_len + head_len);

@@ -1,6 +1,9 @@
 #include "cachecar/cache/vary.h"
 
+#include <xxhash.h>
+
 #include <algorithm>
+#include <cstdio>
 
 namespace cachecar::cache {
 
@@ -94,6 +97,19 @@ std::string varianceOf(const std::vector<std::string>& fields, const http::Heade
     out.push_back('=');
     out.append(normalizeValue(*value));
   }
+  return out;
+}
+
+std::string variantStorageKey(std::string_view primary_key, std::string_view variance) {
+  const XXH128_hash_t hash = XXH3_128bits(variance.data(), variance.size());
+  char hex[33];
+  std::snprintf(hex, sizeof(hex), "%016llx%016llx", static_cast<unsigned long long>(hash.high64),
+                static_cast<unsigned long long>(hash.low64));
+  std::string out;
+  out.reserve(primary_key.size() + 34);
+  out.append(primary_key);
+  out.append("|v");
+  out.append(hex, 32);
   return out;
 }
 

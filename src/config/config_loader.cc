@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -75,6 +76,39 @@ std::optional<uint64_t> parseUnsigned(std::string_view text, uint64_t max) {
     value = value * 10 + digit;
   }
   return value;
+}
+
+// A decimal number: digits with an optional fractional part ("0", "1", "0.25"). No sign, no
+// exponent, no "inf" or "nan", no bare leading or trailing point: std::from_chars alone would
+// take several of those. nullopt when malformed.
+std::optional<double> parseDecimal(std::string_view text) {
+  const size_t point = text.find('.');
+  const std::string_view whole = text.substr(0, point);
+  const std::string_view fraction =
+      point == std::string_view::npos ? std::string_view() : text.substr(point + 1);
+  if (whole.empty() || !allOf(whole, isDigit)) {
+    return std::nullopt;
+  }
+  if (point != std::string_view::npos && (fraction.empty() || !allOf(fraction, isDigit))) {
+    return std::nullopt;
+  }
+  double value = 0;
+  const char* const end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value, std::chars_format::fixed);
+  if (error != std::errc() || stop != end) {
+    return std::nullopt;  // out of range
+  }
+  return value;
+}
+
+// The shortest text that reads back as the same double: 0.1 prints as "0.1", not 0.100000.
+std::string formatDecimal(double value) {
+  char buffer[64];
+  const auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  if (error != std::errc()) {
+    return "?";
+  }
+  return std::string(buffer, end);
 }
 
 std::string toLower(std::string_view text) {
@@ -341,6 +375,35 @@ uint64_t integerValue(const Field& field, uint64_t min, uint64_t max) {
   return *parsed;
 }
 
+// YAML 1.2 spellings only. YAML 1.1 readers also take yes/no/on/off, but `off` means something
+// else in `cache:`, so a word that is not plainly true or false is refused rather than guessed at.
+bool boolValue(const Field& field) {
+  const std::string text = scalarText(field);
+  if (text == "true" || text == "True" || text == "TRUE") {
+    return true;
+  }
+  if (text == "false" || text == "False" || text == "FALSE") {
+    return false;
+  }
+  field.fail("expected true or false, got " + quoted(text));
+}
+
+// A number from 0 to 1 written as a decimal (0.1).
+double fractionValue(const Field& field) {
+  const std::string text = scalarText(field);
+  // A sign is no part of the number format; a number behind it is reported as out of range.
+  const bool negative = !text.empty() && text.front() == '-';
+  const std::optional<double> parsed =
+      parseDecimal(negative ? std::string_view(text).substr(1) : std::string_view(text));
+  if (!parsed) {
+    field.fail("expected a number from 0 to 1 such as 0.1, got " + quoted(text));
+  }
+  if (negative || *parsed > 1.0) {
+    field.fail("must be between 0 and 1, got " + text);
+  }
+  return *parsed;
+}
+
 // A list of names; each is checked by `valid` and must not repeat (header names repeat
 // whatever their case).
 std::vector<std::string> nameList(const Field& field, bool (*valid)(std::string_view),
@@ -376,16 +439,22 @@ bool isValidCacheName(std::string_view name) {
          allOf(name, [](char c) { return isAlpha(c) || isDigit(c) || c == '_' || c == '-'; });
 }
 
-const std::vector<std::string_view> kTopKeys{"listen", "upstream", "workers", "log_level",
-                                             "limits", "caches",   "routes"};
-const std::vector<std::string_view> kLimitKeys{
-    "header_read_timeout",      "idle_timeout",
-    "upstream_connect_timeout", "upstream_response_timeout",
-    "max_header_bytes",         "max_request_body_bytes",
-    "max_connections",          "upstream_max_idle_connections"};
+const std::vector<std::string_view> kTopKeys{"listen", "upstream",  "workers", "log_level",
+                                             "limits", "heuristic", "caches",  "routes"};
+const std::vector<std::string_view> kLimitKeys{"header_read_timeout",
+                                               "idle_timeout",
+                                               "upstream_connect_timeout",
+                                               "upstream_response_timeout",
+                                               "max_header_bytes",
+                                               "max_request_body_bytes",
+                                               "max_connections",
+                                               "upstream_max_idle_connections",
+                                               "coalesce_wait"};
+const std::vector<std::string_view> kHeuristicKeys{"fraction", "max"};
 const std::vector<std::string_view> kCacheKeys{"backend",    "location", "timeout",
                                                "key_prefix", "version",  "options"};
-const std::vector<std::string_view> kRouteKeys{"match", "cache", "ttl", "key"};
+const std::vector<std::string_view> kRouteKeys{
+    "match", "cache", "ttl", "override", "stale_while_revalidate", "stale_if_error", "key"};
 const std::vector<std::string_view> kKeyKeys{"query", "headers", "cookies"};
 
 // The options each backend understands. A backend the registry knows but this table does not
@@ -467,7 +536,23 @@ void parseLimits(const Field& field, LimitSettings& limits) {
     } else if (name == "upstream_max_idle_connections") {
       limits.upstream_max_idle_connections =
           integerValue(value, 0, std::numeric_limits<uint32_t>::max());
+    } else if (name == "coalesce_wait") {
+      limits.coalesce_wait = durationValue(value, false);
     }
+  }
+}
+
+void parseHeuristic(const Field& field, HeuristicSettings& heuristic) {
+  if (field.isNull()) {
+    return;
+  }
+  const MapReader map(field, &kHeuristicKeys);
+  if (const std::optional<Field> fraction = map.get("fraction")) {
+    heuristic.fraction = fractionValue(*fraction);
+  }
+  if (const std::optional<Field> max = map.get("max")) {
+    // 0, like fraction 0, gives such responses no heuristic freshness at all.
+    heuristic.max = durationValue(*max, true);
   }
 }
 
@@ -660,6 +745,29 @@ void parseRoutes(const Field& field, Config& config) {
       }
       route.ttl = durationValue(*ttl, true);
     }
+    if (const std::optional<Field> override_field = map.get("override")) {
+      if (route.cache_off) {
+        override_field->fail("not allowed with cache: off");
+      }
+      route.override_ttl = boolValue(*override_field);
+      // Without its own ttl the route would override the app with the cache's generic timeout,
+      // which is never what `override` is written for.
+      if (route.override_ttl && !route.ttl) {
+        throw ConfigError{override_field->line(), item.path, "override needs ttl"};
+      }
+    }
+    if (const std::optional<Field> swr = map.get("stale_while_revalidate")) {
+      if (route.cache_off) {
+        swr->fail("not allowed with cache: off");
+      }
+      route.stale_while_revalidate = durationValue(*swr, true);
+    }
+    if (const std::optional<Field> sie = map.get("stale_if_error")) {
+      if (route.cache_off) {
+        sie->fail("not allowed with cache: off");
+      }
+      route.stale_if_error = durationValue(*sie, true);
+    }
     if (const std::optional<Field> key = map.get("key")) {
       if (route.cache_off) {
         key->fail("not allowed with cache: off");
@@ -722,6 +830,9 @@ Config parseRoot(const YAML::Node& root, const std::string& source) {
   }
   if (const std::optional<Field> limits = top.get("limits")) {
     parseLimits(*limits, config.limits);
+  }
+  if (const std::optional<Field> heuristic = top.get("heuristic")) {
+    parseHeuristic(*heuristic, config.heuristic);
   }
   // Caches before routes: a route's `cache:` must name one of them.
   if (const std::optional<Field> caches = top.get("caches")) {
@@ -904,7 +1015,10 @@ std::string summarize(const Config& config) {
       << " max_header_bytes=" << formatSize(limits.max_header_bytes)
       << " max_request_body_bytes=" << formatSize(limits.max_request_body_bytes)
       << " max_connections=" << limits.max_connections
-      << " upstream_max_idle_connections=" << limits.upstream_max_idle_connections << "\n";
+      << " upstream_max_idle_connections=" << limits.upstream_max_idle_connections
+      << " coalesce_wait=" << formatDuration(limits.coalesce_wait) << "\n";
+  out << "heuristic: fraction=" << formatDecimal(config.heuristic.fraction)
+      << " max=" << formatDuration(config.heuristic.max) << "\n";
   for (const auto& [name, cache] : config.caches) {
     out << "cache " << name << ": backend=" << cache.backend;
     if (!cache.location.empty()) {
@@ -940,6 +1054,15 @@ std::string summarize(const Config& config) {
       out << "(cache timeout"
           << (cache != config.caches.end() ? " " + formatDuration(cache->second.timeout) : "")
           << ")";
+    }
+    if (route.override_ttl) {
+      out << " override=true";
+    }
+    if (route.stale_while_revalidate) {
+      out << " stale_while_revalidate=" << formatDuration(*route.stale_while_revalidate);
+    }
+    if (route.stale_if_error) {
+      out << " stale_if_error=" << formatDuration(*route.stale_if_error);
     }
     // Unset query: the whole (sorted) query enters the key; an empty list: none of it does.
     std::string query = "all";

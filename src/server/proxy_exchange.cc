@@ -4,8 +4,10 @@
 
 #include <charconv>
 
-#include "cachecar/cache/cacheability.h"
+#include "cachecar/cache/entry_codec.h"
 #include "cachecar/cache/freshness.h"
+#include "cachecar/cache/validation.h"
+#include "cachecar/cache/vary.h"
 #include "cachecar/common/logging.h"
 #include "cachecar/http/hop_by_hop.h"
 #include "cachecar/http/serializer.h"
@@ -16,8 +18,15 @@ namespace cachecar::server {
 
 namespace {
 
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
 constexpr std::string_view kVia = "1.1 cachecar";
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// How long an entry with a validator stays in the store after it went stale, so it can be
+// revalidated with a cheap 304 instead of fetched again.
+constexpr seconds kValidatorRetention{3600};
 
 const config::KeySettings& defaultKeySettings() {
   static const config::KeySettings settings;
@@ -31,42 +40,24 @@ void appendDecimal(std::string& out, int64_t n) {
   out.append(buf, end);
 }
 
-// evbuffer_add_reference cleanup: drops the reference that kept the stored bytes alive while
-// the kernel sent them.
-void releaseBlob(const void*, size_t, void* extra) { delete static_cast<storage::Blob*>(extra); }
-
 // Statuses whose responses never carry a body (RFC 9110 §6.4.1).
 bool statusHasNoBody(int status) {
   return status == 204 || status == 304 || (status >= 100 && status < 200);
 }
 
-// A Vary response may be stored only when every field it varies on is part of the route's key;
-// full variant handling comes with the RFC 9111 work. Anything else would risk serving one
-// variant (say, gzip) to a client that asked for another.
-bool varyCoveredByKey(const http::HeaderMap& headers, const config::KeySettings& key) {
-  auto vary = headers.getCombined("Vary");
-  if (!vary) {
-    return true;
-  }
-  std::string_view rest = *vary;
-  while (!rest.empty()) {
-    const size_t comma = rest.find(',');
-    const std::string_view field = http::trimOws(rest.substr(0, comma));
-    if (!field.empty()) {
-      bool covered = false;
-      for (const auto& name : key.headers) {
-        covered = covered || http::equalsIgnoreCase(name, field);
-      }
-      if (!covered) {
-        return false;
-      }
-    }
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    rest.remove_prefix(comma + 1);
-  }
-  return true;
+// RFC 9110 §9.2.1: everything but these may change the target's state.
+bool isSafeMethod(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE";
+}
+
+seconds ageOf(const cache::EntryView& view, SystemTime now) {
+  return cache::currentAge(duration_cast<seconds>(milliseconds(view.meta.corrected_initial_age_ms)),
+                           fromUnixMillis(view.meta.response_time_ms), now);
+}
+
+// Seconds of freshness left (negative when stale).
+int64_t ttlOf(const cache::EntryView& view, seconds age) {
+  return (view.meta.freshness_lifetime_ms - duration_cast<milliseconds>(age).count()) / 1000;
 }
 
 }  // namespace
@@ -75,6 +66,10 @@ std::string_view toString(CacheStatus status) {
   switch (status) {
     case CacheStatus::kHit:
       return "HIT";
+    case CacheStatus::kStale:
+      return "STALE";
+    case CacheStatus::kRevalidated:
+      return "REVALIDATED";
     case CacheStatus::kMiss:
       return "MISS";
     case CacheStatus::kBypass:
@@ -105,25 +100,35 @@ void ProxyExchange::start() {
     evbuffer_add(client_->output(), kContinue.data(), kContinue.size());
   }
   route_ = worker_.settings().routes().match(request_.path());
+  request_cc_ = cache::requestDirectives(request_);
   if (route_ != nullptr && route_->cache_off) {
-    fetch();
+    fetch(FetchKind::kPass);
     return;
   }
-  const cache::RequestVerdict verdict = cache::judgeRequest(request_);
-  if (!verdict.cacheable || request_has_body_) {
-    fetch();
+  if ((request_.method != "GET" && !head_request_) || request_has_body_) {
+    fwd_reason_ = "method";
+    fetch(FetchKind::kPass);
     return;
   }
   cache_ = worker_.cache(route_ != nullptr ? route_->cache : std::string("default"));
   if (cache_ == nullptr) {
-    fetch();
+    fetch(FetchKind::kPass);
     return;
   }
   const config::KeySettings& key_settings = route_ != nullptr ? route_->key : defaultKeySettings();
   key_ = cache::buildCacheKey(cache_->settings->key_prefix, cache_->settings->version,
                               key_settings, request_);
+  if (auto authorization = request_.headers.getCombined("Authorization")) {
+    // Responses to authorized requests (stored only when the app marks them public,
+    // s-maxage or must-revalidate) are kept apart per credential: one user's page can never
+    // answer another user, nor an anonymous request. Only a hash of the credential is kept.
+    const std::string credential = cache::variantStorageKey("", *authorization);
+    key_.storage_key.append("|a").append(credential.substr(2));
+    key_.identity.append("\na=").append(credential.substr(2));
+  }
   status_ = CacheStatus::kMiss;
-  lookup();
+  fwd_reason_ = "uri-miss";
+  lookup(key_.storage_key);
 }
 
 void ProxyExchange::onRequestBody(std::string_view chunk) {
@@ -156,9 +161,10 @@ void ProxyExchange::onRequestComplete() {
 
 // --- lookup -------------------------------------------------------------------------------
 
-void ProxyExchange::lookup() {
+void ProxyExchange::lookup(const std::string& key) {
+  lookup_key_ = key;
   std::weak_ptr<ProxyExchange> weak = weak_from_this();
-  cache_->backend->get(key_.storage_key, [weak](storage::GetResult result) {
+  cache_->backend->get(lookup_key_, [weak](storage::GetResult result) {
     if (auto self = weak.lock()) {
       self->onLookup(std::move(result));
     }
@@ -169,80 +175,233 @@ void ProxyExchange::onLookup(storage::GetResult result) {
   if (client_ == nullptr || done_) {
     return;
   }
-  if (result.status == storage::StorageStatus::kOk && deliverHit(result.blob)) {
+  if (result.status != storage::StorageStatus::kOk) {
+    if (result.status != storage::StorageStatus::kNotFound) {
+      log(LogLevel::kDebug, "cache ", cache_->settings->name, " lookup failed (",
+          storage::toString(result.status), "): going to the app");
+    }
+    onMiss();
     return;
   }
-  if (result.status != storage::StorageStatus::kOk &&
-      result.status != storage::StorageStatus::kNotFound) {
-    log(LogLevel::kDebug, "cache ", cache_->settings->name, " lookup failed (",
-        storage::toString(result.status), "): going to the app");
+  cache::DecodeError error = cache::DecodeError::kNone;
+  auto view = cache::decodeEntry(*result.blob, !cache_->backend->inProcess(), &error);
+  if (!view) {
+    log(LogLevel::kWarn, "cache ", cache_->settings->name, ": dropping unreadable entry ",
+        lookup_key_, " (", cache::toString(error), ")");
+    cache_->backend->remove(lookup_key_, [](storage::StorageStatus) {});
+    onMiss();
+    return;
   }
-  fetch();
+  const bool is_marker = (view->meta.flags & cache::kEntryFlagVaryMarker) != 0;
+  if (is_marker && !saw_vary_marker_ && view->identity == key_.identity) {
+    // The page varies: look up the variant this request selects.
+    saw_vary_marker_ = true;
+    const std::string variance =
+        cache::varianceOf(cache::splitFields(view->head), request_.headers);
+    variant_identity_ = key_.identity + "\n" + variance;
+    lookup(cache::variantStorageKey(key_.storage_key, variance));
+    return;
+  }
+  const std::string& expected = saw_vary_marker_ ? variant_identity_ : key_.identity;
+  if (is_marker || view->identity != expected) {
+    onMiss();  // a hash collision or a foreign value: a miss, never the wrong page
+    return;
+  }
+  onEntry(StoredResponse{std::move(result.blob), *view});
 }
 
-// --- hit -> deliver -----------------------------------------------------------------------
+void ProxyExchange::onEntry(StoredResponse stored) {
+  const cache::EntryView& view = stored.view;
+  const seconds age = ageOf(view, worker_.now());
+  cache::StoredState state;
+  state.age = age;
+  state.freshness = milliseconds(view.meta.freshness_lifetime_ms);
+  state.revalidate_always = (view.meta.flags & cache::kEntryFlagRevalidateAlways) != 0;
+  state.no_stale = (view.meta.flags & cache::kEntryFlagNoStale) != 0;
+  state.stale_while_revalidate = seconds(view.meta.stale_while_revalidate_s);
+  switch (cache::decideReuse(state, request_cc_)) {
+    case cache::Reuse::kFresh:
+      deliverStored(stored, CacheStatus::kHit, "");
+      return;
+    case cache::Reuse::kStaleAllowed:
+      deliverStored(stored, CacheStatus::kStale, "max-stale");
+      return;
+    case cache::Reuse::kStaleWhileRevalidate:
+      stale_ = stored;
+      deliverStored(stored, CacheStatus::kStale, "stale-while-revalidate");
+      refreshInBackground();
+      return;
+    case cache::Reuse::kRevalidate:
+      break;
+  }
+  if (request_cc_.only_if_cached) {
+    respondError(504, "not in the cache (only-if-cached)");
+    return;
+  }
+  stale_ = std::move(stored);
+  fwd_reason_ = request_cc_.no_cache ? "request" : "stale";
+  const auto head = cache::parseStoredHead(stale_->view.head);
+  if (head && cache::hasValidator(head->headers)) {
+    fetch(FetchKind::kRevalidate);
+  } else {
+    coalesceOrFetch();
+  }
+}
 
-bool ProxyExchange::deliverHit(const storage::Blob& blob) {
-  cache::DecodeError error = cache::DecodeError::kNone;
-  const auto entry = cache::decodeEntry(*blob, !cache_->backend->inProcess(), &error);
-  if (!entry) {
-    log(LogLevel::kWarn, "cache ", cache_->settings->name, ": dropping unreadable entry ",
-        key_.storage_key, " (", cache::toString(error), ")");
-    cache_->backend->remove(key_.storage_key, [](storage::StorageStatus) {});
+void ProxyExchange::onMiss() {
+  if (saw_vary_marker_) {
+    fwd_reason_ = "vary-miss";
+  }
+  if (request_cc_.only_if_cached) {
+    respondError(504, "not in the cache (only-if-cached)");
+    return;
+  }
+  coalesceOrFetch();
+}
+
+// --- coalesce -----------------------------------------------------------------------------
+
+void ProxyExchange::coalesceOrFetch() {
+  // Only full GETs coalesce; a request joins at most twice (after a failed fetcher), so a
+  // waiter can never loop.
+  if (head_request_ || request_cc_.no_store || joins_ >= 2) {
+    fetch(FetchKind::kMiss);
+    return;
+  }
+  ++joins_;
+  std::weak_ptr<ProxyExchange> weak = weak_from_this();
+  InflightTable& table = worker_.inflight();
+  const bool leader = table.join(key_.storage_key, worker_.loop(), [weak](FetchOutcome outcome) {
+    if (auto self = weak.lock()) {
+      self->onCoalesced(outcome);
+    }
+  });
+  if (leader) {
+    lease_ = InflightLease(&table, key_.storage_key);
+    fetch(FetchKind::kMiss);
+    return;
+  }
+  waiting_ = true;
+  collapsed_ = true;
+  wait_timer_ = std::make_unique<event::Timer>(worker_.loop(), [weak] {
+    if (auto self = weak.lock(); self && self->waiting_) {
+      // The fetcher takes too long: stop waiting and ask the app directly.
+      self->waiting_ = false;
+      self->fetch(FetchKind::kMiss);
+    }
+  });
+  wait_timer_->arm(worker_.settings().config().limits.coalesce_wait);
+}
+
+void ProxyExchange::onCoalesced(FetchOutcome outcome) {
+  if (!waiting_ || client_ == nullptr) {
+    return;
+  }
+  auto self = shared_from_this();
+  waiting_ = false;
+  wait_timer_.reset();
+  switch (outcome) {
+    case FetchOutcome::kStored:
+      saw_vary_marker_ = false;
+      lookup(key_.storage_key);
+      return;
+    case FetchOutcome::kNotStored:
+      fetch(FetchKind::kMiss);
+      return;
+    case FetchOutcome::kFailed:
+      coalesceOrFetch();  // one of the waiters becomes the next fetcher
+      return;
+  }
+}
+
+// --- deliver from the cache ---------------------------------------------------------------
+
+void ProxyExchange::deliverStored(const StoredResponse& stored, CacheStatus status,
+                                  std::string detail) {
+  if (client_ == nullptr) {
+    return;
+  }
+  status_ = status;
+  const seconds age = ageOf(stored.view, worker_.now());
+  DeliveryFields fields;
+  fields.age_seconds = age.count();
+  fields.x_cache = toString(status);
+  fields.close = !request_.keep_alive;
+  fields.http10_keep_alive = request_.version_minor == 0;
+  fields.cache_status = "cachecar; ";
+  if (status == CacheStatus::kRevalidated) {
+    fields.cache_status.append("fwd=stale; fwd-status=304; ttl=");
+  } else {
+    fields.cache_status.append("hit; ttl=");
+  }
+  appendDecimal(fields.cache_status, ttlOf(stored.view, age));
+  if (collapsed_) {
+    fields.cache_status.append("; collapsed");
+  }
+  if (!detail.empty()) {
+    fields.cache_status.append("; detail=");
+    fields.cache_status.append(detail);
+  }
+  writeStoredResponse(client_->output(), stored, request_, fields);
+  finish(fields.close);
+}
+
+void ProxyExchange::refreshInBackground() {
+  // One refresh per key across all workers: whoever joins first refreshes.
+  InflightTable& table = worker_.inflight();
+  if (!table.join(key_.storage_key, worker_.loop(), [](FetchOutcome) {})) {
+    return;
+  }
+  lease_ = InflightLease(&table, key_.storage_key);
+  background_self_ = shared_from_this();
+  const auto head = cache::parseStoredHead(stale_->view.head);
+  fetch(head && cache::hasValidator(head->headers) ? FetchKind::kRevalidate
+                                                   : FetchKind::kBackground);
+}
+
+bool ProxyExchange::deliverStaleOnError() {
+  if (!stale_ || client_ == nullptr || response_started_) {
     return false;
   }
-  if (entry->identity != key_.identity) {
-    return false;  // a hash collision or a foreign value: a miss, never the wrong page
+  const cache::EntryView& view = stale_->view;
+  if ((view.meta.flags & cache::kEntryFlagNoStale) != 0) {
+    return false;
   }
-  const auto age = cache::currentAge(
-      std::chrono::duration_cast<std::chrono::seconds>(
-          std::chrono::milliseconds(entry->meta.corrected_initial_age_ms)),
-      fromUnixMillis(entry->meta.response_time_ms), worker_.now());
-  if (std::chrono::duration_cast<std::chrono::milliseconds>(age).count() >=
-      entry->meta.freshness_lifetime_ms) {
-    return false;  // stale: fetch a fresh copy
+  const int64_t staleness = -ttlOf(view, ageOf(view, worker_.now()));
+  if (staleness > static_cast<int64_t>(view.meta.stale_if_error_s)) {
+    return false;
   }
-  status_ = CacheStatus::kHit;
-  const bool close = !request_.keep_alive;
-  std::string head;
-  head.reserve(entry->head.size() + 96);
-  head.append(entry->head);
-  head.append("Age: ");
-  appendDecimal(head, age.count());
-  head.append("\r\nX-Cache: HIT\r\nVia: ");
-  head.append(kVia);
-  head.append("\r\n");
-  if (close) {
-    head.append("Connection: close\r\n");
-  } else if (request_.version_minor == 0) {
-    head.append("Connection: keep-alive\r\n");
-  }
-  head.append("\r\n");
-  evbuffer* out = client_->output();
-  evbuffer_add(out, head.data(), head.size());
-  if (!head_request_ && !entry->body.empty()) {
-    // The body goes out by reference to the stored bytes: no copy per hit.
-    evbuffer_add_reference(out, entry->body.data(), entry->body.size(), &releaseBlob,
-                           new storage::Blob(blob));
-  }
-  finish(close);
+  deliverStored(*stale_, CacheStatus::kStale, "stale-if-error");
   return true;
 }
 
-// --- miss / pass -> fetch ----------------------------------------------------------------
+// --- fetch --------------------------------------------------------------------------------
 
-void ProxyExchange::fetch() {
-  fetching_ = true;
+void ProxyExchange::fetch(FetchKind kind) {
+  fetch_kind_ = kind;
   http::HeaderMap headers = request_.headers;
   http::removeHopByHop(headers);
   headers.remove("Expect");
+  if (kind == FetchKind::kRevalidate || kind == FetchKind::kBackground) {
+    // Our own conditional request; the client's conditions are answered from the result.
+    for (std::string_view name : {"If-None-Match", "If-Modified-Since", "If-Match",
+                                  "If-Unmodified-Since", "If-Range", "Range"}) {
+      headers.remove(name);
+    }
+    if (kind == FetchKind::kRevalidate) {
+      if (auto head = cache::parseStoredHead(stale_->view.head)) {
+        cache::addValidators(headers, head->headers);
+      }
+    }
+  }
   if (!headers.has("Host")) {
     headers.add("Host", worker_.settings().config().upstream.address.toString());
   }
+  const std::string& peer = client_ != nullptr ? client_->peerAddress() : std::string();
   if (auto forwarded_for = headers.getCombined("X-Forwarded-For")) {
-    headers.set("X-Forwarded-For", *forwarded_for + ", " + client_->peerAddress());
+    headers.set("X-Forwarded-For", *forwarded_for + ", " + peer);
   } else {
-    headers.add("X-Forwarded-For", client_->peerAddress());
+    headers.add("X-Forwarded-For", peer);
   }
   headers.set("X-Forwarded-Proto", "http");
   if (!headers.has("X-Forwarded-Host")) {
@@ -270,7 +429,7 @@ void ProxyExchange::fetch() {
 void ProxyExchange::sendUpstreamRequest() {
   upstream_ = worker_.upstreamPool().acquire();
   if (!upstream_) {
-    respondError(502, "cannot connect to the app");
+    onUpstreamError(upstream::UpstreamError::kConnectFailed);
     return;
   }
   upstream_->begin(this, head_request_);
@@ -285,49 +444,42 @@ void ProxyExchange::sendUpstreamRequest() {
 void ProxyExchange::onUpstreamHead(http::ResponseHead& head) {
   auto self = shared_from_this();
   response_time_ = worker_.now();
-  if (client_ == nullptr) {
-    return;
+  if (!isSafeMethod(request_.method) && head.status >= 200 && head.status < 400) {
+    invalidateAfterUnsafe(head);
   }
-  if (status_ == CacheStatus::kMiss && !head_request_) {
-    decideStore(head);
+  if (fetch_kind_ == FetchKind::kRevalidate && head.status == 304) {
+    not_modified_ = true;
+    not_modified_fields_ = head.headers;
+    return;  // no body; the entry is refreshed once the exchange with the app completes
   }
-  writeResponseHead(head);
+  if (fetch_kind_ != FetchKind::kPass && head.status >= 500 && stale_) {
+    if (background_self_ != nullptr || deliverStaleOnError()) {
+      discard_body_ = true;  // the stale page was (or stays) served; keep the entry
+      lease_.complete(FetchOutcome::kNotStored);
+      return;
+    }
+  }
+  if (fetch_kind_ != FetchKind::kPass) {
+    planStorage(head);
+  }
+  if (client_ != nullptr && background_self_ == nullptr) {
+    writeResponseHead(head);
+  }
 }
 
-void ProxyExchange::decideStore(const http::ResponseHead& head) {
-  std::optional<std::chrono::milliseconds> fallback;
-  if (route_ != nullptr) {
-    fallback = route_->ttl ? *route_->ttl : cache_->settings->timeout;
+std::string ProxyExchange::forwardedCacheStatus() const {
+  std::string value = "cachecar; fwd=";
+  value.append(fwd_reason_);
+  if (fetch_kind_ == FetchKind::kRevalidate) {
+    value.append("; fwd-status=200");
   }
-  const cache::StoreVerdict verdict = cache::judgeResponse(request_, head, fallback);
-  if (!verdict.store) {
-    return;
+  if (storing_) {
+    value.append("; stored");
   }
-  const config::KeySettings& key_settings = route_ != nullptr ? route_->key : defaultKeySettings();
-  if (!varyCoveredByKey(head.headers, key_settings)) {
-    return;
+  if (collapsed_) {
+    value.append("; collapsed");
   }
-  max_object_bytes_ = cache_->settings->max_object_bytes;
-  if (head.framing == http::BodyFraming::kContentLength && head.content_length > max_object_bytes_) {
-    return;
-  }
-  storing_ = true;
-  freshness_ = verdict.freshness;
-  initial_age_ = cache::correctedInitialAge(head, request_time_, response_time_);
-  // The stored head: end-to-end fields only; Age is recomputed on every hit and
-  // Content-Length is added once the body is complete.
-  http::ResponseHead stored;
-  stored.status = head.status;
-  stored.reason = head.reason;
-  stored.headers = head.headers;
-  http::removeHopByHop(stored.headers);
-  stored.headers.remove("Content-Length");
-  stored.headers.remove("Age");
-  stored_head_.clear();
-  http::appendResponseHeadOpen(stored_head_, stored);
-  if (head.framing == http::BodyFraming::kContentLength) {
-    captured_body_.reserve(head.content_length);
-  }
+  return value;
 }
 
 void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
@@ -360,6 +512,8 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
   }
   out.append("X-Cache: ");
   out.append(toString(status_));
+  out.append("\r\nCache-Status: ");
+  out.append(forwardedCacheStatus());
   out.append("\r\nVia: ");
   out.append(kVia);
   out.append("\r\n");
@@ -374,7 +528,19 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
 }
 
 void ProxyExchange::onUpstreamBody(std::string_view chunk) {
-  if (client_ == nullptr) {
+  if (discard_body_) {
+    return;
+  }
+  if (storing_) {
+    if (captured_body_.size() + chunk.size() > max_object_bytes_) {
+      storing_ = false;
+      std::string().swap(captured_body_);
+      lease_.complete(FetchOutcome::kNotStored);
+    } else {
+      captured_body_.append(chunk);
+    }
+  }
+  if (client_ == nullptr || background_self_ != nullptr) {
     return;
   }
   evbuffer* out = client_->output();
@@ -386,14 +552,6 @@ void ProxyExchange::onUpstreamBody(std::string_view chunk) {
     evbuffer_add(out, http::kChunkTrailer.data(), http::kChunkTrailer.size());
   } else {
     evbuffer_add(out, chunk.data(), chunk.size());
-  }
-  if (storing_) {
-    if (captured_body_.size() + chunk.size() > max_object_bytes_) {
-      storing_ = false;
-      std::string().swap(captured_body_);
-    } else {
-      captured_body_.append(chunk);
-    }
   }
   if (evbuffer_get_length(out) > ClientConnection::kOutputHighWater && upstream_) {
     // A slow client: stop reading from the app until the client catches up, so a large
@@ -415,18 +573,26 @@ void ProxyExchange::onClientDrained() {
 
 void ProxyExchange::onUpstreamComplete() {
   auto self = shared_from_this();
-  if (client_ == nullptr) {
-    releaseUpstream();
-    return;
-  }
-  if (chunked_out_) {
+  if (chunked_out_ && client_ != nullptr && background_self_ == nullptr) {
     evbuffer_add(client_->output(), http::kLastChunk.data(), http::kLastChunk.size());
   }
   releaseUpstream();
+  if (not_modified_) {
+    auto refreshed = refreshFromNotModified();
+    if (client_ != nullptr && background_self_ == nullptr) {
+      deliverStored(refreshed ? *refreshed : *stale_, CacheStatus::kRevalidated, "");
+    }
+    endBackground();
+    return;
+  }
   if (storing_) {
     store();
   }
-  finish(close_after_);
+  lease_.complete(FetchOutcome::kNotStored);
+  if (!discard_body_) {
+    finish(close_after_);
+  }
+  endBackground();
 }
 
 void ProxyExchange::onUpstreamError(upstream::UpstreamError error) {
@@ -435,17 +601,23 @@ void ProxyExchange::onUpstreamError(upstream::UpstreamError error) {
                          error == upstream::UpstreamError::kClosed &&
                          !upstream_->receivedAny() && upstream_->wasReused();
   releaseUpstream();
-  if (client_ == nullptr) {
-    return;
-  }
-  if (retryable) {
+  if (retryable && (client_ != nullptr || background_self_ != nullptr)) {
     // The app closed an idle keep-alive connection just as we reused it: one fresh try.
     retried_ = true;
     sendUpstreamRequest();
     return;
   }
+  lease_.complete(FetchOutcome::kFailed);
+  storing_ = false;
+  if (background_self_ != nullptr || client_ == nullptr) {
+    endBackground();
+    return;
+  }
   log(LogLevel::kWarn, "upstream ", upstream::toString(error), " for ", request_.method, " ",
       request_.target);
+  if (deliverStaleOnError()) {
+    return;
+  }
   if (!response_started_) {
     const bool timeout = error == upstream::UpstreamError::kTimeout;
     respondError(timeout ? 504 : 502, timeout ? "the app did not answer in time"
@@ -459,28 +631,200 @@ void ProxyExchange::onUpstreamError(upstream::UpstreamError error) {
 
 // --- store --------------------------------------------------------------------------------
 
+cache::RoutePolicy ProxyExchange::routePolicy() const {
+  cache::RoutePolicy policy;
+  if (route_ == nullptr) {
+    return policy;
+  }
+  policy.matched = true;
+  policy.ttl = route_->ttl ? *route_->ttl : cache_->settings->timeout;
+  policy.override_ttl = route_->override_ttl;
+  if (route_->stale_while_revalidate) {
+    policy.stale_while_revalidate = duration_cast<seconds>(*route_->stale_while_revalidate);
+  }
+  if (route_->stale_if_error) {
+    policy.stale_if_error = duration_cast<seconds>(*route_->stale_if_error);
+  }
+  return policy;
+}
+
+void ProxyExchange::planStorage(const http::ResponseHead& head) {
+  const auto& heuristic_settings = worker_.settings().config().heuristic;
+  cache::HeuristicPolicy heuristic;
+  heuristic.fraction = heuristic_settings.fraction;
+  heuristic.max = duration_cast<seconds>(heuristic_settings.max);
+  plan_ = cache::planStore(request_, head, routePolicy(), heuristic, response_time_);
+  max_object_bytes_ = cache_->settings->max_object_bytes;
+  if (!plan_.store || head_request_ ||
+      (head.framing == http::BodyFraming::kContentLength &&
+       head.content_length > max_object_bytes_)) {
+    lease_.complete(FetchOutcome::kNotStored);
+    if (stale_ && head.status == 200) {
+      // The app now says this page may not be stored: drop the old copy.
+      cache_->backend->remove(lookup_key_, [](storage::StorageStatus) {});
+    }
+    return;
+  }
+  storing_ = true;
+  initial_age_ = cache::correctedInitialAge(head, request_time_, response_time_);
+  // The stored head: end-to-end fields only; Age is recomputed on every hit and
+  // Content-Length is added once the body is complete.
+  stored_head_.status = head.status;
+  stored_head_.reason = head.reason;
+  stored_head_.headers = head.headers;
+  http::removeHopByHop(stored_head_.headers);
+  stored_head_.headers.remove("Content-Length");
+  stored_head_.headers.remove("Age");
+  if (!stored_head_.headers.has("Date")) {
+    // RFC 9110 §6.6.1: a recipient with a clock adds Date when the origin sent none.
+    stored_head_.headers.add("Date", cache::formatHttpDate(response_time_));
+  }
+  if (head.framing == http::BodyFraming::kContentLength) {
+    captured_body_.reserve(head.content_length);
+  }
+}
+
 void ProxyExchange::store() {
   storing_ = false;
-  std::string head = std::move(stored_head_);
+  const milliseconds remaining = plan_.freshness - duration_cast<milliseconds>(initial_age_);
+  seconds keep = std::max(plan_.stale_while_revalidate, plan_.stale_if_error);
+  if (cache::hasValidator(stored_head_.headers)) {
+    keep = std::max(keep, kValidatorRetention);
+  }
+  const milliseconds ttl = std::max(remaining, milliseconds(0)) + keep;
+  if (ttl.count() <= 0) {
+    return;
+  }
+  std::string head;
+  http::appendResponseHeadOpen(head, stored_head_);
   head.append("Content-Length: ");
   appendDecimal(head, static_cast<int64_t>(captured_body_.size()));
   head.append("\r\n");
-  const auto remaining = freshness_ - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                          initial_age_);
-  if (remaining.count() <= 0) {
-    return;
-  }
+
   cache::EntryMeta meta;
   meta.request_time_ms = toUnixMillis(request_time_);
   meta.response_time_ms = toUnixMillis(response_time_);
-  meta.freshness_lifetime_ms = freshness_.count();
-  meta.corrected_initial_age_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(initial_age_).count();
-  auto blob = std::make_shared<const std::string>(
-      cache::encodeEntry(meta, key_.identity, head, captured_body_));
+  meta.freshness_lifetime_ms = plan_.freshness.count();
+  meta.corrected_initial_age_ms = duration_cast<milliseconds>(initial_age_).count();
+  meta.flags = static_cast<uint16_t>(
+      (plan_.revalidate_always ? cache::kEntryFlagRevalidateAlways : 0) |
+      (plan_.no_stale ? cache::kEntryFlagNoStale : 0));
+  meta.stale_while_revalidate_s = static_cast<uint32_t>(plan_.stale_while_revalidate.count());
+  meta.stale_if_error_s = static_cast<uint32_t>(plan_.stale_if_error.count());
+
+  const auto vary = cache::varyFields(stored_head_.headers);
+  if (vary && !vary->empty()) {
+    // Variants: a marker at the primary key names the fields; each variant has its own key.
+    const std::string variance = cache::varianceOf(*vary, request_.headers);
+    cache::EntryMeta marker = meta;
+    marker.flags = cache::kEntryFlagVaryMarker;
+    storeEntry(key_.storage_key, cache::encodeEntry(marker, key_.identity, cache::joinFields(*vary), ""),
+               ttl, false);
+    storeEntry(cache::variantStorageKey(key_.storage_key, variance),
+               cache::encodeEntry(meta, key_.identity + "\n" + variance, head, captured_body_), ttl,
+               true);
+  } else {
+    storeEntry(key_.storage_key, cache::encodeEntry(meta, key_.identity, head, captured_body_),
+               ttl, true);
+  }
   std::string().swap(captured_body_);
-  cache_->backend->set(key_.storage_key, std::move(blob), remaining,
-                       [](storage::StorageStatus) {});
+}
+
+void ProxyExchange::storeEntry(const std::string& key, std::string blob_bytes, milliseconds ttl,
+                               bool completes_lease) {
+  auto lease = std::make_shared<InflightLease>();
+  if (completes_lease) {
+    *lease = std::move(lease_);
+  }
+  cache_->backend->set(key, std::make_shared<const std::string>(std::move(blob_bytes)), ttl,
+                       [lease](storage::StorageStatus status) {
+                         lease->complete(status == storage::StorageStatus::kOk
+                                             ? FetchOutcome::kStored
+                                             : FetchOutcome::kNotStored);
+                       });
+}
+
+std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
+  auto parsed = cache::parseStoredHead(stale_->view.head);
+  if (!parsed) {
+    return std::nullopt;
+  }
+  cache::mergeNotModified(parsed->headers, not_modified_fields_);
+  parsed->framing = http::BodyFraming::kContentLength;
+  parsed->content_length = stale_->view.body.size();
+  planStorage(*parsed);
+  if (!storing_) {
+    return std::nullopt;
+  }
+  // store() writes the refreshed entry (and marker) exactly as a fresh response would be.
+  captured_body_.assign(stale_->view.body);
+  store();
+  // Serve the same bytes we just stored.
+  std::string head;
+  http::appendResponseHeadOpen(head, stored_head_);
+  head.append("Content-Length: ");
+  appendDecimal(head, static_cast<int64_t>(stale_->view.body.size()));
+  head.append("\r\n");
+  cache::EntryMeta meta;
+  meta.request_time_ms = toUnixMillis(request_time_);
+  meta.response_time_ms = toUnixMillis(response_time_);
+  meta.freshness_lifetime_ms = plan_.freshness.count();
+  meta.corrected_initial_age_ms = duration_cast<milliseconds>(initial_age_).count();
+  auto blob = std::make_shared<const std::string>(
+      cache::encodeEntry(meta, stale_->view.identity, head, stale_->view.body));
+  auto view = cache::decodeEntry(*blob, false);
+  if (!view) {
+    return std::nullopt;
+  }
+  return StoredResponse{blob, *view};
+}
+
+void ProxyExchange::invalidateAfterUnsafe(const http::ResponseHead& head) {
+  // RFC 9111 §4.4: a successful unsafe request invalidates the target URI, and the URIs in
+  // Location and Content-Location when they are on the same host.
+  const auto host = request_.headers.get("Host");
+  std::vector<std::string> targets{std::string(request_.path()) +
+                                   (request_.query().empty() ? "" : "?" + std::string(request_.query()))};
+  for (std::string_view field : {"Location", "Content-Location"}) {
+    auto value = head.headers.get(field);
+    if (!value || value->empty()) {
+      continue;
+    }
+    std::string_view uri = *value;
+    if (uri.front() == '/') {
+      targets.emplace_back(uri);
+      continue;
+    }
+    const size_t scheme = uri.find("://");
+    if (scheme == std::string_view::npos || !host) {
+      continue;
+    }
+    const std::string_view rest = uri.substr(scheme + 3);
+    const size_t slash = rest.find('/');
+    const std::string_view authority = rest.substr(0, slash);
+    if (http::equalsIgnoreCase(authority, *host)) {
+      targets.emplace_back(slash == std::string_view::npos ? "/" : rest.substr(slash));
+    }
+  }
+  for (const auto& target : targets) {
+    http::RequestHead get;
+    get.method = "GET";
+    get.target = target;
+    get.headers = request_.headers;
+    const config::RouteSettings* route = worker_.settings().routes().match(get.path());
+    if (route != nullptr && route->cache_off) {
+      continue;
+    }
+    CacheInstance* cache = worker_.cache(route != nullptr ? route->cache : std::string("default"));
+    if (cache == nullptr) {
+      continue;
+    }
+    const cache::CacheKey key = cache::buildCacheKey(
+        cache->settings->key_prefix, cache->settings->version,
+        route != nullptr ? route->key : defaultKeySettings(), get);
+    // Removing the primary key also retires every variant: they are reached through it.
+    cache->backend->remove(key.storage_key, [](storage::StorageStatus) {});
+  }
 }
 
 // --- done ---------------------------------------------------------------------------------
@@ -510,13 +854,21 @@ void ProxyExchange::finish(bool close) {
 void ProxyExchange::detachClient() {
   client_ = nullptr;
   done_ = true;
-  releaseUpstream();
+  waiting_ = false;
+  if (background_self_ == nullptr) {
+    releaseUpstream();
+  }
 }
 
 void ProxyExchange::releaseUpstream() {
   if (upstream_) {
     worker_.upstreamPool().release(std::move(upstream_));
   }
+}
+
+void ProxyExchange::endBackground() {
+  // Last: may destroy this exchange (callers hold their own reference until they return).
+  background_self_.reset();
 }
 
 }  // namespace cachecar::server

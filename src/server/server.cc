@@ -49,6 +49,8 @@ void Server::stop() {
   for (auto& worker : workers_) {
     worker->join();
   }
+  // No more cross-worker notifications: the loops they would be posted to are going away.
+  counters_.inflight.shutdown();
   workers_.clear();
 }
 

@@ -32,6 +32,10 @@ limits:
   max_request_body_bytes: 16MiB
   max_connections: 10000
   upstream_max_idle_connections: 64
+  coalesce_wait: 2500ms
+heuristic:
+  fraction: 0.25
+  max: 12h
 caches:
   default:
     backend: memory
@@ -47,7 +51,8 @@ caches:
     version: 0
     options: {max_object_bytes: 1MiB, connect_timeout: 250ms, command_timeout: 50ms}
 routes:
-  - {match: /static/, cache: default, ttl: 1d}
+  - {match: /static/, cache: default, ttl: 1d, override: true,
+     stale_while_revalidate: 1m, stale_if_error: 1h}
   - {match: /account/, cache: off}
   - {match: /api/, ttl: 30s,
      key: {query: [page, sort], headers: [Accept-Language], cookies: [currency]}}
@@ -94,6 +99,9 @@ TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
   EXPECT_EQ(config.limits.max_request_body_bytes, 16u << 20);
   EXPECT_EQ(config.limits.max_connections, 10000u);
   EXPECT_EQ(config.limits.upstream_max_idle_connections, 64u);
+  EXPECT_EQ(config.limits.coalesce_wait, milliseconds(2'500));
+  EXPECT_EQ(config.heuristic.fraction, 0.25);
+  EXPECT_EQ(config.heuristic.max, milliseconds(12 * 3'600'000));
 
   ASSERT_EQ(config.caches.size(), 2u);
   const CacheSettings& memory = config.caches.at("default");
@@ -124,16 +132,22 @@ TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
   EXPECT_FALSE(statics.cache_off);
   EXPECT_EQ(statics.cache, "default");
   EXPECT_EQ(statics.ttl, milliseconds(86'400'000));
+  EXPECT_TRUE(statics.override_ttl);
+  EXPECT_EQ(statics.stale_while_revalidate, milliseconds(60'000));
+  EXPECT_EQ(statics.stale_if_error, milliseconds(3'600'000));
   EXPECT_FALSE(statics.key.query.has_value());
   EXPECT_TRUE(statics.key.headers.empty());
   EXPECT_TRUE(statics.key.cookies.empty());
-  EXPECT_EQ(statics.line, 29);
+  EXPECT_EQ(statics.line, 33);
 
   const RouteSettings& account = config.routes[1];
   EXPECT_EQ(account.match, "/account/");
   EXPECT_TRUE(account.cache_off);  // `off`, which YAML 1.1 would read as false
   EXPECT_FALSE(account.ttl.has_value());
-  EXPECT_EQ(account.line, 30);
+  EXPECT_FALSE(account.override_ttl);
+  EXPECT_FALSE(account.stale_while_revalidate.has_value());
+  EXPECT_FALSE(account.stale_if_error.has_value());
+  EXPECT_EQ(account.line, 35);
 
   const RouteSettings& api = config.routes[2];
   EXPECT_EQ(api.match, "/api/");
@@ -144,7 +158,10 @@ TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
   EXPECT_EQ(*api.key.query, (std::vector<std::string>{"page", "sort"}));
   EXPECT_EQ(api.key.headers, std::vector<std::string>{"Accept-Language"});
   EXPECT_EQ(api.key.cookies, std::vector<std::string>{"currency"});
-  EXPECT_EQ(api.line, 31);
+  EXPECT_FALSE(api.override_ttl);  // ttl alone: the app's own freshness still wins
+  EXPECT_FALSE(api.stale_while_revalidate.has_value());
+  EXPECT_FALSE(api.stale_if_error.has_value());
+  EXPECT_EQ(api.line, 36);
 
   const RouteSettings& shared = config.routes[3];
   EXPECT_EQ(shared.match, "/shared/");
@@ -152,7 +169,7 @@ TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
   EXPECT_FALSE(shared.ttl.has_value());
   ASSERT_TRUE(shared.key.query.has_value());  // `query: []`: no parameter enters the key
   EXPECT_TRUE(shared.key.query->empty());
-  EXPECT_EQ(shared.line, 33);
+  EXPECT_EQ(shared.line, 38);
 }
 
 TEST(ConfigLoaderTest, DefaultConfigHasOneMemoryCacheAndNoRoutes) {
@@ -169,10 +186,14 @@ TEST(ConfigLoaderTest, DefaultConfigHasOneMemoryCacheAndNoRoutes) {
   EXPECT_EQ(cache.backend, "memory");
   EXPECT_EQ(cache.timeout, milliseconds(300'000));
   EXPECT_TRUE(config.routes.empty());
+  EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
+  EXPECT_EQ(config.heuristic.fraction, 0.1);
+  EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
 }
 
 TEST(ConfigLoaderTest, EmptyFileAndOmittedSectionsGiveDefaults) {
-  for (const std::string_view yaml : {"", "# only a comment\n", "caches:\nroutes:\nlimits:\n"}) {
+  for (const std::string_view yaml :
+       {"", "# only a comment\n", "caches:\nroutes:\nlimits:\nheuristic:\n", "heuristic: {}\n"}) {
     SCOPED_TRACE(std::string(yaml));
     const Config config = parseOk(yaml);
     Config expected = defaultConfig();
@@ -184,7 +205,85 @@ TEST(ConfigLoaderTest, EmptyFileAndOmittedSectionsGiveDefaults) {
     EXPECT_TRUE(config.routes.empty());
     EXPECT_EQ(config.limits.max_header_bytes, 64u << 10);
     EXPECT_EQ(config.limits.header_read_timeout, milliseconds(10'000));
+    EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
+    EXPECT_EQ(config.heuristic.fraction, 0.1);
+    EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
   }
+}
+
+TEST(ConfigLoaderTest, RouteCachingSemanticsDefaultsAndSpellings) {
+  const Config config = parseOk(
+      "routes:\n"
+      "  - {match: /a/, ttl: 5m}\n"
+      "  - {match: /b/, ttl: 0s, override: True, stale_if_error: 0s}\n"
+      "  - {match: /c/, override: false, stale_while_revalidate: 250ms}\n"
+      "  - {match: /d/, ttl: 1h, override: FALSE}\n"
+      "  - {match: /e/, ttl: 2d, override: \"true\"}\n"
+      "  - match: /f/\n"
+      "    override: true\n"
+      "    ttl: 1m\n");
+  ASSERT_EQ(config.routes.size(), 6u);
+  const RouteSettings& a = config.routes[0];
+  EXPECT_FALSE(a.override_ttl);
+  EXPECT_FALSE(a.stale_while_revalidate.has_value());
+  EXPECT_FALSE(a.stale_if_error.has_value());
+  const RouteSettings& b = config.routes[1];
+  EXPECT_TRUE(b.override_ttl);  // ttl 0 with override: always stale, revalidated on every use
+  EXPECT_EQ(b.ttl, milliseconds(0));
+  EXPECT_FALSE(b.stale_while_revalidate.has_value());
+  EXPECT_EQ(b.stale_if_error, milliseconds(0));  // set to 0 is not the same as unset
+  const RouteSettings& c = config.routes[2];
+  EXPECT_FALSE(c.override_ttl);  // `override: false` needs no ttl
+  EXPECT_FALSE(c.ttl.has_value());
+  EXPECT_EQ(c.stale_while_revalidate, milliseconds(250));
+  EXPECT_FALSE(c.stale_if_error.has_value());
+  EXPECT_FALSE(config.routes[3].override_ttl);
+  EXPECT_TRUE(config.routes[4].override_ttl);
+  EXPECT_EQ(config.routes[4].ttl, milliseconds(2 * 86'400'000));
+  EXPECT_TRUE(config.routes[5].override_ttl);  // the ttl may come after override
+  EXPECT_EQ(config.routes[5].ttl, milliseconds(60'000));
+}
+
+TEST(ConfigLoaderTest, HeuristicFractionIsADecimalFromZeroToOne) {
+  struct Good {
+    std::string_view text;
+    double value;
+  };
+  const Good good[] = {
+      {"0", 0.0},   {"1", 1.0},    {"0.1", 0.1},     {"0.05", 0.05},   {"1.0", 1.0},
+      {"0.0", 0.0}, {"00.5", 0.5}, {"\"0.3\"", 0.3}, {"0.999", 0.999},
+  };
+  for (const Good& g : good) {
+    SCOPED_TRACE(std::string(g.text));
+    const Config config = parseOk("heuristic:\n  fraction: " + std::string(g.text) + "\n");
+    EXPECT_EQ(config.heuristic.fraction, g.value);
+    EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));  // untouched
+  }
+  struct Bad {
+    std::string_view yaml;
+    std::string_view shown;  // as the message quotes it
+  };
+  const Bad garbage[] = {
+      {"abc", "abc"},   {".5", ".5"},       {"1.", "1."},         {"1e-1", "1e-1"},
+      {"0x1", "0x1"},   {"+0.5", "+0.5"},   {"0,5", "0,5"},       {"10%", "10%"},
+      {"nan", "nan"},   {"inf", "inf"},     {"0.1.2", "0.1.2"},   {"0. 1", "0. 1"},
+      {"1_0", "1_0"},   {"\"\"", ""},       {"\" 0.1\"", " 0.1"}, {"\"-\"", "-"},
+      {"-abc", "-abc"}, {"1e400", "1e400"},
+  };
+  for (const Bad& b : garbage) {
+    SCOPED_TRACE(std::string(b.yaml));
+    EXPECT_EQ(parseError("heuristic:\n  fraction: " + std::string(b.yaml) + "\n"),
+              "x.yaml:2: heuristic.fraction: expected a number from 0 to 1 such as 0.1, got '" +
+                  std::string(b.shown) + "'");
+  }
+  for (const std::string_view text : {"-0.1", "-1", "-0", "1.5", "1.0000001", "2", "100"}) {
+    SCOPED_TRACE(std::string(text));
+    EXPECT_EQ(parseError("heuristic:\n  fraction: " + std::string(text) + "\n"),
+              "x.yaml:2: heuristic.fraction: must be between 0 and 1, got " + std::string(text));
+  }
+  const Config zero = parseOk("heuristic: {fraction: 0.5, max: 0s}\n");
+  EXPECT_EQ(zero.heuristic.fraction, 0.5);
+  EXPECT_EQ(zero.heuristic.max, milliseconds(0));
 }
 
 TEST(ConfigLoaderTest, OmittedCacheKeysKeepTheirDefaults) {
@@ -232,14 +331,19 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoads) {
   EXPECT_EQ(config.workers, 0u);
   ASSERT_EQ(config.caches.count("default"), 1u);
   EXPECT_EQ(config.caches.at("default").backend, "memory");
+  EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
+  EXPECT_EQ(config.heuristic.fraction, 0.1);
+  EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
   bool static_route = false;
   bool api_route = false;
   bool account_off = false;
   for (const RouteSettings& route : config.routes) {
     if (route.match == "/static/") {
-      static_route = route.ttl == milliseconds(86'400'000);
+      static_route = route.ttl == milliseconds(86'400'000) && route.override_ttl &&
+                     route.stale_if_error == milliseconds(3'600'000);
     } else if (route.match == "/api/") {
-      api_route = route.key.query.has_value() && !route.key.query->empty();
+      api_route = route.key.query.has_value() && !route.key.query->empty() && !route.override_ttl &&
+                  route.stale_while_revalidate == milliseconds(10'000);
     } else if (route.match == "/account/") {
       account_off = route.cache_off;
     }
@@ -373,6 +477,55 @@ TEST(ConfigLoaderTest, ErrorsNameFileLineAndPath) {
        "x.yaml:2: routes[0].cache: unknown cache 'nope'; valid: default, off"},
       {"ttl with cache off", "routes:\n  - match: /a/\n    cache: off\n    ttl: 5m\n",
        "x.yaml:4: routes[0].ttl: not allowed with cache: off"},
+      {"override without ttl", "routes:\n  - match: /a/\n    override: true\n",
+       "x.yaml:3: routes[0]: override needs ttl"},
+      {"override with only a cache timeout",
+       "caches:\n  default: {timeout: 1h}\nroutes:\n  - {match: /a/}\n  - match: /b/\n"
+       "    cache: default\n    override: true\n",
+       "x.yaml:7: routes[1]: override needs ttl"},
+      {"override not a boolean", "routes:\n  - {match: /a/, ttl: 1s, override: yes}\n",
+       "x.yaml:2: routes[0].override: expected true or false, got 'yes'"},
+      {"override off", "routes:\n  - {match: /a/, ttl: 1s, override: off}\n",
+       "x.yaml:2: routes[0].override: expected true or false, got 'off'"},
+      {"override empty", "routes:\n  - match: /a/\n    ttl: 1s\n    override:\n",
+       "x.yaml:4: routes[0].override: missing value"},
+      {"override list", "routes:\n  - {match: /a/, ttl: 1s, override: [true]}\n",
+       "x.yaml:2: routes[0].override: expected a single value, got a list"},
+      {"override with cache off", "routes:\n  - match: /a/\n    cache: off\n    override: false\n",
+       "x.yaml:4: routes[0].override: not allowed with cache: off"},
+      {"swr with cache off", "routes:\n  - {match: /a/, cache: off, stale_while_revalidate: 5s}\n",
+       "x.yaml:2: routes[0].stale_while_revalidate: not allowed with cache: off"},
+      {"sie with cache off", "routes:\n  - match: /a/\n    cache: off\n    stale_if_error: 1h\n",
+       "x.yaml:4: routes[0].stale_if_error: not allowed with cache: off"},
+      {"bad swr", "routes:\n  - {match: /a/, stale_while_revalidate: 1 min}\n",
+       "x.yaml:2: routes[0].stale_while_revalidate: invalid duration '1 min' (use ms, s, m, h or "
+       "d)"},
+      {"negative sie", "routes:\n  - {match: /a/, stale_if_error: -1s}\n",
+       "x.yaml:2: routes[0].stale_if_error: invalid duration '-1s' (use ms, s, m, h or d)"},
+      {"misspelled swr", "routes:\n  - match: /a/\n    stale_while_revalidated: 1s\n",
+       "x.yaml:3: routes[0]: unknown key 'stale_while_revalidated'"},
+      {"zero coalesce wait", "limits:\n  coalesce_wait: 0ms\n",
+       "x.yaml:2: limits.coalesce_wait: must be greater than 0"},
+      {"bad coalesce wait", "limits:\n  coalesce_wait: forever\n",
+       "x.yaml:2: limits.coalesce_wait: invalid duration 'forever' (use ms, s, m, h or d)"},
+      {"unknown heuristic key", "heuristic:\n  fraction: 0.1\n  maximum: 1d\n",
+       "x.yaml:3: heuristic: unknown key 'maximum'"},
+      {"heuristic not a map", "heuristic: 0.1\n",
+       "x.yaml:1: heuristic: expected a mapping, got '0.1'"},
+      {"heuristic fraction garbage", "heuristic:\n  fraction: tenth\n",
+       "x.yaml:2: heuristic.fraction: expected a number from 0 to 1 such as 0.1, got 'tenth'"},
+      {"heuristic fraction negative", "heuristic: {fraction: -0.1}\n",
+       "x.yaml:1: heuristic.fraction: must be between 0 and 1, got -0.1"},
+      {"heuristic fraction above 1", "heuristic:\n  max: 1h\n  fraction: 1.5\n",
+       "x.yaml:3: heuristic.fraction: must be between 0 and 1, got 1.5"},
+      {"heuristic fraction empty", "heuristic:\n  fraction:\n",
+       "x.yaml:2: heuristic.fraction: missing value"},
+      {"heuristic fraction list", "heuristic:\n  fraction: [0.1]\n",
+       "x.yaml:2: heuristic.fraction: expected a single value, got a list"},
+      {"heuristic bad max", "heuristic:\n  max: 1 day\n",
+       "x.yaml:2: heuristic.max: invalid duration '1 day' (use ms, s, m, h or d)"},
+      {"duplicate heuristic key", "heuristic:\n  max: 1d\n  max: 2d\n",
+       "x.yaml:3: heuristic.max: duplicate key (first at line 2)"},
       {"key headers not a list", "routes:\n  - {match: /a/, key: {headers: Accept}}\n",
        "x.yaml:2: routes[0].key.headers: expected a list of header, got 'Accept'"},
       {"bad header name", "routes:\n  - match: /a/\n    key:\n      headers: [Accept, \"a b\"]\n",
@@ -608,7 +761,12 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
            "cache shared: backend=redis location=redis://redis.local:6380/2 timeout=10m "
            "key_prefix=shop:v2 version=0 max_object_bytes=1MiB connect_timeout=250ms "
            "command_timeout=50ms\n",
-           "route /static/: cache=default ttl=1d key.query=all key.headers=- key.cookies=-\n",
+           "limits: header_read_timeout=10s idle_timeout=1m upstream_connect_timeout=3s "
+           "upstream_response_timeout=30s max_header_bytes=64KiB max_request_body_bytes=16MiB "
+           "max_connections=10000 upstream_max_idle_connections=64 coalesce_wait=2500ms\n",
+           "heuristic: fraction=0.25 max=12h\n",
+           "route /static/: cache=default ttl=1d override=true stale_while_revalidate=1m "
+           "stale_if_error=1h key.query=all key.headers=- key.cookies=-\n",
            "route /account/: cache=off\n",
            "route /api/: cache=default ttl=30s key.query=[page, sort] "
            "key.headers=[Accept-Language] key.cookies=[currency]\n",
@@ -620,6 +778,20 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
   const std::string defaults = summarize(defaultConfig());
   EXPECT_NE(defaults.find("workers: auto ("), std::string::npos) << defaults;
   EXPECT_NE(defaults.find("routes: none"), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find(" coalesce_wait=10s\n"), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find("heuristic: fraction=0.1 max=1d\n"), std::string::npos) << defaults;
+  // Only what a route sets is shown: a route without them prints no override or stale fields.
+  const std::string plain = summarize(parseOk("routes:\n  - {match: /a/, ttl: 0s}\n"));
+  EXPECT_NE(plain.find("route /a/: cache=default ttl=0s key.query=all key.headers=- "
+                       "key.cookies=-\n"),
+            std::string::npos)
+      << plain;
+  const std::string sie_only =
+      summarize(parseOk("routes:\n  - {match: /a/, override: false, stale_if_error: 90s}\n"));
+  EXPECT_NE(sie_only.find("route /a/: cache=default ttl=(cache timeout 5m) stale_if_error=90s "
+                          "key.query=all"),
+            std::string::npos)
+      << sie_only;
 }
 
 }  // namespace

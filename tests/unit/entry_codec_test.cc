@@ -62,7 +62,7 @@ TEST(EntryCodecTest, LayoutIsAsDocumented) {
   const std::string bytes = smallEntry();
   ASSERT_EQ(bytes.size(), kEntryHeaderSize + 17 + 34 + 5);
   EXPECT_EQ(bytes.substr(0, 4), "CCE1");
-  EXPECT_EQ(bytes[4], 1);  // version 1, little-endian
+  EXPECT_EQ(bytes[4], 2);  // version 2, little-endian
   EXPECT_EQ(bytes[5], 0);
   EXPECT_EQ(bytes[6], 0);  // flags
   EXPECT_EQ(bytes[7], 0);
@@ -71,17 +71,17 @@ TEST(EntryCodecTest, LayoutIsAsDocumented) {
   EXPECT_EQ(bytes[40], 17);  // identity length
   EXPECT_EQ(bytes[44], 34);  // head length
   EXPECT_EQ(bytes[48], 5);   // body length
-  EXPECT_EQ(bytes.substr(64, 17), "g|example.com|/a|");
-  EXPECT_EQ(bytes.substr(64 + 17 + 34), "hello");
+  EXPECT_EQ(bytes.substr(72, 17), "g|example.com|/a|");
+  EXPECT_EQ(bytes.substr(72 + 17 + 34), "hello");
 }
 
 TEST(EntryCodecTest, RoundTrip) {
   constexpr char kBinary[] = "bin\0ary\xff\x00\x01 body";
   const std::string body(kBinary, sizeof(kBinary) - 1);
   ASSERT_EQ(body.size(), 15u);
-  const EntryMeta meta{.request_time_ms = -5,
-                       .response_time_ms = INT64_MAX,
-                       .freshness_lifetime_ms = INT64_MIN,
+  const EntryMeta meta{.request_time_ms = 5,
+                       .response_time_ms = int64_t{1} << 45,
+                       .freshness_lifetime_ms = 3600000,
                        .corrected_initial_age_ms = 0};
   const std::string bytes = encodeEntry(meta, "id", "HTTP/1.1 200 OK", body);
   for (const bool verify : {true, false}) {
@@ -89,9 +89,9 @@ TEST(EntryCodecTest, RoundTrip) {
     const std::optional<EntryView> view = decodeEntry(bytes, verify, &e);
     ASSERT_TRUE(view.has_value());
     EXPECT_EQ(e, DecodeError::kNone);
-    EXPECT_EQ(view->meta.request_time_ms, -5);
-    EXPECT_EQ(view->meta.response_time_ms, INT64_MAX);
-    EXPECT_EQ(view->meta.freshness_lifetime_ms, INT64_MIN);
+    EXPECT_EQ(view->meta.request_time_ms, 5);
+    EXPECT_EQ(view->meta.response_time_ms, int64_t{1} << 45);
+    EXPECT_EQ(view->meta.freshness_lifetime_ms, 3600000);
     EXPECT_EQ(view->meta.corrected_initial_age_ms, 0);
     EXPECT_EQ(view->identity, "id");
     EXPECT_EQ(view->head, "HTTP/1.1 200 OK");
@@ -174,7 +174,7 @@ TEST(EntryCodecTest, WrongMagicVersionOrFlags) {
   std::string zeros(kEntryHeaderSize, '\0');
   EXPECT_EQ(decodeError(zeros, false), DecodeError::kBadMagic);
 
-  for (const uint16_t version : {0, 2, 256, 0xffff}) {
+  for (const uint16_t version : {0, 1, 3, 256, 0xffff}) {
     std::string v = bytes;
     v[4] = static_cast<char>(version & 0xff);
     v[5] = static_cast<char>(version >> 8);
@@ -182,8 +182,29 @@ TEST(EntryCodecTest, WrongMagicVersionOrFlags) {
     EXPECT_EQ(decodeError(v, false), DecodeError::kBadVersion);
   }
   std::string flags = bytes;
-  flags[6] = 1;
+  flags[6] = 8;  // not a known flag
   EXPECT_EQ(decodeError(flags, false), DecodeError::kBadVersion);
+  flags[6] = static_cast<char>(kEntryFlagVaryMarker | kEntryFlagNoStale);
+  EXPECT_EQ(decodeError(flags, false), DecodeError::kNone);
+}
+
+TEST(EntryCodecTest, NewFieldsRoundTripAndHostileTimesAreRejected) {
+  EntryMeta meta;
+  meta.response_time_ms = 1700000000000;
+  meta.flags = kEntryFlagRevalidateAlways;
+  meta.stale_while_revalidate_s = 30;
+  meta.stale_if_error_s = 86400;
+  const std::string bytes = encodeEntry(meta, "id", "HTTP/1.1 200 OK\r\n", "b");
+  const auto view = decodeEntry(bytes, true);
+  ASSERT_TRUE(view.has_value());
+  EXPECT_EQ(view->meta.flags, kEntryFlagRevalidateAlways);
+  EXPECT_EQ(view->meta.stale_while_revalidate_s, 30u);
+  EXPECT_EQ(view->meta.stale_if_error_s, 86400u);
+  std::string hostile = bytes;
+  for (size_t i = 16; i < 24; ++i) {
+    hostile[i] = '\x7f';  // response time near INT64_MAX
+  }
+  EXPECT_EQ(decodeError(hostile, false), DecodeError::kBadLength);
 }
 
 TEST(EntryCodecTest, AbsurdLengthsAreRejected) {

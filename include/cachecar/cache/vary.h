@@ -18,6 +18,10 @@ std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& respon
 // differs from an empty one. Compared in full on every read (never only hashed).
 std::string varianceOf(const std::vector<std::string>& fields, const http::HeaderMap& request);
 
+// Where a variant lives: the primary storage key + "|v" + 32 hex digits of XXH3-128 of the
+// variance (printable and bounded whatever the header values are).
+std::string variantStorageKey(std::string_view primary_key, std::string_view variance);
+
 // "accept-encoding, accept-language" for a marker entry, and back.
 std::string joinFields(const std::vector<std::string>& fields);
 std::vector<std::string> splitFields(std::string_view joined);

@@ -60,6 +60,10 @@ struct RouteSettings {
   bool cache_off = false;         // `cache: off`: never looked up or stored
   std::string cache = "default";  // which named cache
   std::optional<milliseconds> ttl;  // freshness when the app gives none; unset = cache timeout
+  // `override: true`: ttl wins over the app's own max-age, s-maxage and Expires. Needs ttl.
+  bool override_ttl = false;
+  // RFC 5861 windows used when the app's response states none.
+  std::optional<milliseconds> stale_while_revalidate, stale_if_error;
   KeySettings key;
   int line = 0;  // where it was defined, for messages
 };
@@ -73,6 +77,15 @@ struct LimitSettings {
   uint64_t max_request_body_bytes = 16ull << 20;
   uint64_t max_connections = 10000;
   uint64_t upstream_max_idle_connections = 64;  // per worker
+  // How long a request waits for a concurrent identical miss before going to the app itself.
+  milliseconds coalesce_wait{10000};
+};
+
+// Heuristic freshness (RFC 9111 §4.2.2) for responses with Last-Modified but no explicit
+// freshness: `fraction` of the time since Last-Modified, at most `max`.
+struct HeuristicSettings {
+  double fraction = 0.1;  // 0..1
+  milliseconds max{std::chrono::hours(24)};
 };
 
 struct Config {
@@ -82,6 +95,7 @@ struct Config {
   unsigned workers = 0;  // 0 = auto (one per core)
   LogLevel log_level = LogLevel::kInfo;
   LimitSettings limits;
+  HeuristicSettings heuristic;
   std::map<std::string, CacheSettings> caches;  // always holds "default"
   std::vector<RouteSettings> routes;             // in file order
 

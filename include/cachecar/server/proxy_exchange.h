@@ -4,11 +4,16 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "cachecar/cache/cache_control.h"
 #include "cachecar/cache/cache_key.h"
-#include "cachecar/cache/entry_codec.h"
+#include "cachecar/cache/shared_cache_policy.h"
 #include "cachecar/common/clock.h"
+#include "cachecar/event/event_loop.h"
 #include "cachecar/http/message.h"
+#include "cachecar/server/inflight_table.h"
+#include "cachecar/server/stored_response_writer.h"
 #include "cachecar/storage/backend.h"
 #include "cachecar/upstream/upstream_pool.h"
 
@@ -19,18 +24,22 @@ class ClientConnection;
 struct CacheInstance;
 
 // How the cache took part in an exchange: the X-Cache value and the log/metric label.
-enum class CacheStatus { kHit, kMiss, kBypass, kError };
+enum class CacheStatus { kHit, kStale, kRevalidated, kMiss, kBypass, kError };
 std::string_view toString(CacheStatus status);
 
 // One request and its response: the request path as named steps.
 //
-//   start -> (bypass) -> fetch -> deliver
-//         -> lookup -> onLookup -> hit: deliverHit
-//                               -> miss: fetch -> onUpstreamHead -> onUpstreamBody* ->
-//                                         onUpstreamComplete -> store
+//   start -> pass ------------------------------------------------> fetch -> deliver
+//         -> lookup -> [vary marker -> lookup variant] -> onEntry
+//              fresh / max-stale            -> deliver stored (HIT / STALE)
+//              stale-while-revalidate       -> deliver stored, refresh in the background
+//              stale or no-cache            -> revalidate (conditional fetch): 304 -> refresh
+//                                              the entry, deliver it; 200 -> store, deliver;
+//                                              error -> stale-if-error or 502/504
+//         -> miss -> coalesce (one fetch per key across workers) -> fetch -> store -> deliver
 //
-// Lives in a shared_ptr so storage callbacks can hold a weak_ptr: a callback arriving after the
-// client went away finds nothing and does nothing.
+// Lives in a shared_ptr so asynchronous callbacks hold a weak_ptr: one arriving after the
+// exchange is gone finds nothing and does nothing.
 class ProxyExchange : public upstream::ResponseHandler,
                       public std::enable_shared_from_this<ProxyExchange> {
  public:
@@ -54,26 +63,66 @@ class ProxyExchange : public upstream::ResponseHandler,
   void onUpstreamError(upstream::UpstreamError error) override;
 
  private:
-  void lookup();
+  enum class FetchKind { kPass, kMiss, kRevalidate, kBackground };
+
+  // lookup
+  void lookup(const std::string& key);
   void onLookup(storage::GetResult result);
-  bool deliverHit(const storage::Blob& blob);
-  void fetch();
+  void onEntry(StoredResponse stored);
+  void onMiss();
+  void coalesceOrFetch();
+  void onCoalesced(FetchOutcome outcome);
+  // deliver from the cache
+  void deliverStored(const StoredResponse& stored, CacheStatus status, std::string detail);
+  void refreshInBackground();
+  bool deliverStaleOnError();
+  // fetch
+  void fetch(FetchKind kind);
   void sendUpstreamRequest();
   void writeResponseHead(http::ResponseHead& head);
-  void decideStore(const http::ResponseHead& head);
+  std::string forwardedCacheStatus() const;
+  // store
+  void planStorage(const http::ResponseHead& head);
   void store();
+  void storeEntry(const std::string& key, std::string blob_bytes, std::chrono::milliseconds ttl,
+                  bool completes_lease);
+  std::optional<StoredResponse> refreshFromNotModified();
+  void invalidateAfterUnsafe(const http::ResponseHead& head);
+  cache::RoutePolicy routePolicy() const;
+  // done
   void finish(bool close);
   void respondError(int status, std::string_view message);
   void releaseUpstream();
+  void endBackground();
 
   Worker& worker_;
   ClientConnection* client_;
   http::RequestHead request_;
+  cache::RequestCacheControl request_cc_;
   const config::RouteSettings* route_ = nullptr;
   CacheInstance* cache_ = nullptr;
   cache::CacheKey key_;
+  std::string lookup_key_;
+  std::string variant_identity_;     // identity of the variant looked up (Vary)
+  bool saw_vary_marker_ = false;
   CacheStatus status_ = CacheStatus::kBypass;
+  std::string_view fwd_reason_ = "bypass";
   SystemTime request_time_;
+
+  // Coalescing.
+  InflightLease lease_;
+  int joins_ = 0;
+  bool waiting_ = false;
+  bool collapsed_ = false;
+  std::unique_ptr<event::Timer> wait_timer_;
+
+  // The stored response found stale: revalidated, or served when the app fails.
+  std::optional<StoredResponse> stale_;
+  FetchKind fetch_kind_ = FetchKind::kPass;
+  bool not_modified_ = false;
+  http::HeaderMap not_modified_fields_;
+  bool discard_body_ = false;
+  std::shared_ptr<ProxyExchange> background_self_;  // keeps a background refresh alive
 
   upstream::UpstreamConnectionPtr upstream_;
   std::string upstream_request_head_;
@@ -81,7 +130,6 @@ class ProxyExchange : public upstream::ResponseHandler,
   bool request_complete_ = false;
   bool request_has_body_ = false;
   bool retried_ = false;
-  bool fetching_ = false;
 
   bool response_started_ = false;
   bool chunked_out_ = false;
@@ -90,9 +138,9 @@ class ProxyExchange : public upstream::ResponseHandler,
   bool done_ = false;
 
   bool storing_ = false;
-  std::chrono::milliseconds freshness_{0};
+  cache::StorePlan plan_;
   uint64_t max_object_bytes_ = 0;
-  std::string stored_head_;
+  http::ResponseHead stored_head_;
   std::string captured_body_;
   SystemTime response_time_;
   std::chrono::seconds initial_age_{0};

@@ -13,6 +13,7 @@
 #include "cachecar/common/clock.h"
 #include "cachecar/common/result.h"
 #include "cachecar/event/event_loop.h"
+#include "cachecar/server/inflight_table.h"
 #include "cachecar/server/proxy_settings.h"
 #include "cachecar/storage/backend.h"
 #include "cachecar/upstream/upstream_pool.h"
@@ -36,6 +37,7 @@ struct CacheInstance {
 // State shared by all workers of one process.
 struct SharedCounters {
   std::atomic<uint64_t> open_connections{0};
+  InflightTable inflight;  // request coalescing across workers
 };
 
 // One event loop on one thread with its own listening socket (SO_REUSEPORT: the kernel spreads
@@ -60,6 +62,7 @@ class Worker {
   const ProxySettings& settings() const { return *settings_; }
   upstream::UpstreamPool& upstreamPool() { return *pool_; }
   CacheInstance* cache(const std::string& name);
+  InflightTable& inflight() { return counters_.inflight; }
   SystemTime now() const;
   void closeConnection(ClientConnection* conn);
   unsigned index() const { return index_; }
