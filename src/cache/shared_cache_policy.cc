@@ -1,6 +1,7 @@
 #include "cachecar/cache/shared_cache_policy.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "cachecar/cache/freshness.h"
 #include "cachecar/cache/vary.h"
@@ -27,7 +28,97 @@ bool routeTtlApplies(int status) {
          status == 308;
 }
 
+bool isKeyChar(char c, bool first) {
+  if ((c >= 'a' && c <= 'z') || c == '*') {
+    return true;
+  }
+  return !first && ((c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.');
+}
+
+// A targeted field is a Structured Field Dictionary (RFC 8941, RFC 9213 §2.1); one that does
+// not parse is ignored as a whole. Checked here: keys, and values that are integers, tokens or
+// quoted strings, with the delta-seconds directives integers.
+bool isValidTargetedField(std::string_view value) {
+  bool any = false;
+  while (true) {
+    value = http::trimOws(value);
+    if (value.empty()) {
+      return any;
+    }
+    size_t i = 0;
+    while (i < value.size() && isKeyChar(value[i], i == 0)) {
+      ++i;
+    }
+    if (i == 0) {
+      return false;
+    }
+    const std::string_view key = value.substr(0, i);
+    if (i < value.size() && value[i] == '=') {
+      ++i;
+      const size_t start = i;
+      if (i < value.size() && value[i] == '"') {
+        if (key == "max-age" || key == "s-maxage" || key == "stale-while-revalidate" ||
+            key == "stale-if-error") {
+          return false;  // must be an integer
+        }
+        ++i;
+        while (i < value.size() && value[i] != '"') {
+          i += value[i] == '\\' ? 2 : 1;
+        }
+        if (i >= value.size()) {
+          return false;
+        }
+        ++i;
+      } else {
+        while (i < value.size() && value[i] != ',' && value[i] != ';' && value[i] != ' ' &&
+               value[i] != '\t') {
+          ++i;
+        }
+        const std::string_view item = value.substr(start, i - start);
+        if (item.empty()) {
+          return false;
+        }
+        const bool digits = item.find_first_not_of("0123456789") == std::string_view::npos;
+        const bool token = (std::isalpha(static_cast<unsigned char>(item[0])) != 0 ||
+                            item[0] == '*') &&
+                           item.find_first_of("\"()<>@[]{}=\\") == std::string_view::npos;
+        if (!digits && !token) {
+          return false;
+        }
+      }
+    }
+    // Parameters (";a=b") are allowed and ignored.
+    while (i < value.size() && value[i] == ';') {
+      ++i;
+      while (i < value.size() && value[i] != ',' && value[i] != ';') {
+        ++i;
+      }
+    }
+    value = http::trimOws(value.substr(i));
+    any = true;
+    if (value.empty()) {
+      return true;
+    }
+    if (value.front() != ',') {
+      return false;
+    }
+    value.remove_prefix(1);
+  }
+}
+
 }  // namespace
+
+ResponseCacheControl effectiveCacheControl(const http::HeaderMap& headers) {
+  // RFC 9213: a cache in front of the app (a CDN, or this sidecar) obeys CDN-Cache-Control
+  // when it is present, and then ignores Cache-Control, which is left for browsers.
+  if (auto targeted = headers.getCombined("CDN-Cache-Control");
+      targeted && isValidTargetedField(*targeted)) {
+    http::HeaderMap only;
+    only.add("Cache-Control", *targeted);
+    return parseResponseCacheControl(only);
+  }
+  return parseResponseCacheControl(headers);
+}
 
 bool isHeuristicallyCacheable(int status) {
   switch (status) {
@@ -59,7 +150,7 @@ StorePlan planStore(const http::RequestHead& request, const http::ResponseHead& 
   if (request_cc.no_store) {
     return refuse("request-no-store");
   }
-  const ResponseCacheControl cc = parseResponseCacheControl(response.headers);
+  const ResponseCacheControl cc = effectiveCacheControl(response.headers);
   if (cc.must_understand) {
     if (!isUnderstood(status)) {
       return refuse("must-understand");

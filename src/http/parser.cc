@@ -197,8 +197,9 @@ int MessageParser::onHeadersComplete(llhttp_t* p) {
     r.keep_alive = false;
   }
   if (r.status >= 100 && r.status < 200) {
-    // Interim responses (100 Continue, 103 Early Hints) are not forwarded; the parser moves
-    // on to the final response.
+    // Interim responses (103 Early Hints, ...): reported, then the parser moves on to the
+    // final response.
+    s->sink_.onInterim();
     return 1;
   }
   s->sink_.onHeadComplete();

@@ -441,6 +441,21 @@ void ProxyExchange::sendUpstreamRequest() {
   }
 }
 
+void ProxyExchange::onUpstreamInterim(const http::ResponseHead& interim) {
+  // Interim responses go on to HTTP/1.1 clients as they are (never stored); 100 Continue is
+  // ours to send, and 101 would switch protocols, which this proxy does not do.
+  if (client_ == nullptr || background_self_ != nullptr || request_.version_minor == 0 ||
+      interim.status == 100 || interim.status == 101) {
+    return;
+  }
+  http::ResponseHead head = interim;
+  http::removeHopByHop(head.headers);
+  std::string out;
+  http::appendResponseHeadOpen(out, head);
+  out.append("\r\n");
+  evbuffer_add(client_->output(), out.data(), out.size());
+}
+
 void ProxyExchange::onUpstreamHead(http::ResponseHead& head) {
   auto self = shared_from_this();
   response_time_ = worker_.now();

@@ -114,6 +114,12 @@ void UpstreamConnection::readResponse() {
     }
     const http::ParseResult r =
         parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len);
+    if (handler_ == nullptr) {
+      // The handler let go of this connection from inside a callback (it answered the client
+      // some other way); whatever else the app sends is not wanted.
+      broken_ = true;
+      return;
+    }
     if (r.status == http::ParseStatus::kNeedMore || r.status == http::ParseStatus::kMessageComplete) {
       evbuffer_drain(input, r.consumed);
     }
@@ -141,6 +147,12 @@ void UpstreamConnection::readResponse() {
 void UpstreamConnection::onHeadComplete() {
   if (handler_ != nullptr) {
     handler_->onUpstreamHead(parser_.response());
+  }
+}
+
+void UpstreamConnection::onInterim() {
+  if (handler_ != nullptr) {
+    handler_->onUpstreamInterim(parser_.response());
   }
 }
 

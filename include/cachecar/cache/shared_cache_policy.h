@@ -40,6 +40,10 @@ struct StorePlan {
   seconds stale_if_error{0};
 };
 
+// The response directives this cache obeys: CDN-Cache-Control (RFC 9213) when present, else
+// Cache-Control.
+ResponseCacheControl effectiveCacheControl(const http::HeaderMap& headers);
+
 // Statuses a cache may store with heuristic freshness (RFC 9110 §15.1).
 bool isHeuristicallyCacheable(int status);
 

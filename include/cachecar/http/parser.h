@@ -35,6 +35,8 @@ class MessageParser {
     // Called once the header section is complete: request() or response() is filled.
     virtual void onHeadComplete() = 0;
     virtual void onBody(std::string_view chunk) = 0;
+    // A response's interim (1xx) head, before its final one: response() holds it.
+    virtual void onInterim() {}
   };
 
   enum class Kind { kRequest, kResponse };

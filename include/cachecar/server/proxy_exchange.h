@@ -57,6 +57,7 @@ class ProxyExchange : public upstream::ResponseHandler,
   void detachClient();
 
   // upstream::ResponseHandler
+  void onUpstreamInterim(const http::ResponseHead& interim) override;
   void onUpstreamHead(http::ResponseHead& head) override;
   void onUpstreamBody(std::string_view chunk) override;
   void onUpstreamComplete() override;

@@ -33,6 +33,7 @@ std::string_view toString(UpstreamError e);
 class ResponseHandler {
  public:
   virtual ~ResponseHandler() = default;
+  virtual void onUpstreamInterim(const http::ResponseHead& /*interim*/) {}
   virtual void onUpstreamHead(http::ResponseHead& head) = 0;
   virtual void onUpstreamBody(std::string_view chunk) = 0;
   virtual void onUpstreamComplete() = 0;
@@ -77,6 +78,7 @@ class UpstreamConnection : private http::MessageParser::Sink {
   static void onConnectTimeout(evutil_socket_t, short, void* arg);
   void onHeadComplete() override;
   void onBody(std::string_view chunk) override;
+  void onInterim() override;
   void readResponse();
   void fail(UpstreamError error);
   void becomeIdle();
