@@ -46,8 +46,10 @@ bool parseUint(std::string_view s, uint64_t& out) {
 std::optional<http::ResponseHead> parseStoredHead(std::string_view head) {
   const size_t eol = head.find("\r\n");
   std::string_view status_line = head.substr(0, eol);
-  if (status_line.size() < 12 || status_line.substr(0, 9) != "HTTP/1.1 ") {
-    return std::nullopt;
+  if (status_line.size() < 12 || status_line.substr(0, 9) != "HTTP/1.1 " ||
+      (status_line.size() > 12 && status_line[12] != ' ') ||
+      status_line.find_first_of("\r\n") != std::string_view::npos) {
+    return std::nullopt;  // bare CR / LF could smuggle lines into a head written back out
   }
   http::ResponseHead out;
   int status = 0;
@@ -68,7 +70,8 @@ std::optional<http::ResponseHead> parseStoredHead(std::string_view head) {
     const std::string_view line = rest.substr(0, line_end);
     rest.remove_prefix(line_end + 2);
     const size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0 || out.headers.size() >= kMaxStoredHeaders) {
+    if (colon == std::string_view::npos || colon == 0 || out.headers.size() >= kMaxStoredHeaders ||
+        line.find_first_of("\r\n") != std::string_view::npos) {
       return std::nullopt;
     }
     out.headers.add(std::string(line.substr(0, colon)),

@@ -41,8 +41,28 @@ void ClientConnection::start() {
   // libevent writes at most 16 KiB per loop iteration by default, which turns one 256 KiB hit
   // into sixteen trips around the loop; let the kernel take as much as it will.
   bufferevent_set_max_single_write(bev_.get(), kMaxSingleWrite);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  // Writing is ours (flush()): the bufferevent only takes over while the socket is full.
+  bufferevent_enable(bev_.get(), EV_READ);
+  bufferevent_disable(bev_.get(), EV_WRITE);
   armTimer(TimerMode::kIdle);
+}
+
+void ClientConnection::flush() {
+  evbuffer* out = output();
+  if (closed_ || evbuffer_get_length(out) == 0 ||
+      (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
+    return;  // nothing to send, or the bufferevent is already waiting to send it
+  }
+  // The bufferevent keeps its output's front frozen so only it drains the buffer; while its
+  // write event is off, draining it here is ours to do.
+  evbuffer_unfreeze(out, 1);
+  const int written = evbuffer_write(out, bufferevent_getfd(bev_.get()));
+  evbuffer_freeze(out, 1);
+  if (written < 0 || evbuffer_get_length(out) > 0) {
+    // The socket is full (or failed): let libevent finish, and report errors to onEvent()
+    // from a clean stack.
+    bufferevent_enable(bev_.get(), EV_WRITE);
+  }
 }
 
 void ClientConnection::onRead(bufferevent*, void* arg) {
@@ -51,9 +71,13 @@ void ClientConnection::onRead(bufferevent*, void* arg) {
 
 void ClientConnection::onWrite(bufferevent*, void* arg) {
   auto* self = static_cast<ClientConnection*>(arg);
-  if (self->closing_ && evbuffer_get_length(self->output()) == 0) {
+  const bool empty = evbuffer_get_length(self->output()) == 0;
+  if (self->closing_ && empty) {
     self->closeNow();
     return;
+  }
+  if (empty) {
+    bufferevent_disable(self->bev_.get(), EV_WRITE);
   }
   if (self->draining_watch_ && self->exchange_) {
     auto exchange = self->exchange_;
@@ -86,6 +110,8 @@ void ClientConnection::processInput() {
     }
   } while (reprocess_ && !closing_ && !closed_);
   processing_ = false;
+  // One write for everything this batch produced (pipelined hits go out together).
+  flush();
 }
 
 bool ClientConnection::feedOnce() {
@@ -155,6 +181,9 @@ void ClientConnection::onBody(std::string_view chunk) {
 void ClientConnection::onExchangeDone(bool close) {
   exchange_.reset();
   exchange_started_ = false;
+  if (!processing_) {
+    flush();  // an exchange that finished from the event loop (upstream, Redis)
+  }
   if (close || !request_complete_) {
     closeAfterFlush();
     return;
@@ -187,6 +216,7 @@ void ClientConnection::closeAfterFlush() {
   closing_ = true;
   armTimer(TimerMode::kNone);
   bufferevent_disable(bev_.get(), EV_READ);
+  flush();
   if (evbuffer_get_length(output()) == 0) {
     closeNow();
   } else {

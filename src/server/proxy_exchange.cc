@@ -3,6 +3,8 @@
 #include <event2/buffer.h>
 
 #include <charconv>
+#include <cstdio>
+#include <utility>
 
 #include "cachecar/cache/entry_codec.h"
 #include "cachecar/cache/freshness.h"
@@ -58,6 +60,27 @@ seconds ageOf(const cache::EntryView& view, SystemTime now) {
 // Seconds of freshness left (negative when stale).
 int64_t ttlOf(const cache::EntryView& view, seconds age) {
   return (view.meta.freshness_lifetime_ms - duration_cast<milliseconds>(age).count()) / 1000;
+}
+
+// Responses to authorized requests (stored only when the app marks them public, s-maxage or
+// must-revalidate) are kept apart per credential: one user's page can never answer another
+// user, nor an anonymous request. Only a hash of the credential enters the key.
+void partitionByCredential(cache::CacheKey& key, const http::RequestHead& request) {
+  if (auto authorization = request.headers.getCombined("Authorization")) {
+    const std::string credential = cache::variantStorageKey("", *authorization).substr(2);
+    key.storage_key.append("|a").append(credential);
+    key.identity.append("\na=").append(credential);
+  }
+}
+
+// A Vary marker's head: "{epoch}; {field, field}". The epoch is part of every variant's key,
+// so a new marker (after an invalidation) makes all older variants unreachable at once.
+std::pair<std::string_view, std::string_view> splitMarker(std::string_view head) {
+  const size_t sep = head.find("; ");
+  if (sep == std::string_view::npos) {
+    return {std::string_view(), head};
+  }
+  return {head.substr(0, sep), head.substr(sep + 2)};
 }
 
 }  // namespace
@@ -118,14 +141,7 @@ void ProxyExchange::start() {
   const config::KeySettings& key_settings = route_ != nullptr ? route_->key : defaultKeySettings();
   key_ = cache::buildCacheKey(cache_->settings->key_prefix, cache_->settings->version,
                               key_settings, request_);
-  if (auto authorization = request_.headers.getCombined("Authorization")) {
-    // Responses to authorized requests (stored only when the app marks them public,
-    // s-maxage or must-revalidate) are kept apart per credential: one user's page can never
-    // answer another user, nor an anonymous request. Only a hash of the credential is kept.
-    const std::string credential = cache::variantStorageKey("", *authorization);
-    key_.storage_key.append("|a").append(credential.substr(2));
-    key_.identity.append("\na=").append(credential.substr(2));
-  }
+  partitionByCredential(key_, request_);
   status_ = CacheStatus::kMiss;
   fwd_reason_ = "uri-miss";
   lookup(key_.storage_key);
@@ -196,10 +212,12 @@ void ProxyExchange::onLookup(storage::GetResult result) {
   if (is_marker && !saw_vary_marker_ && view->identity == key_.identity) {
     // The page varies: look up the variant this request selects.
     saw_vary_marker_ = true;
-    const std::string variance =
-        cache::varianceOf(cache::splitFields(view->head), request_.headers);
+    const auto [epoch, fields] = splitMarker(view->head);
+    vary_epoch_ = std::string(epoch);
+    marker_fields_ = cache::splitFields(fields);
+    const std::string variance = cache::varianceOf(marker_fields_, request_.headers);
     variant_identity_ = key_.identity + "\n" + variance;
-    lookup(cache::variantStorageKey(key_.storage_key, variance));
+    lookup(cache::variantStorageKey(key_.storage_key, vary_epoch_ + "\n" + variance));
     return;
   }
   const std::string& expected = saw_vary_marker_ ? variant_identity_ : key_.identity;
@@ -303,6 +321,7 @@ void ProxyExchange::onCoalesced(FetchOutcome outcome) {
   switch (outcome) {
     case FetchOutcome::kStored:
       saw_vary_marker_ = false;
+      vary_epoch_.clear();
       lookup(key_.storage_key);
       return;
     case FetchOutcome::kNotStored:
@@ -454,11 +473,13 @@ void ProxyExchange::onUpstreamInterim(const http::ResponseHead& interim) {
   http::appendResponseHeadOpen(out, head);
   out.append("\r\n");
   evbuffer_add(client_->output(), out.data(), out.size());
+  client_->flush();
 }
 
 void ProxyExchange::onUpstreamHead(http::ResponseHead& head) {
   auto self = shared_from_this();
   response_time_ = worker_.now();
+  upstream_status_ = head.status;
   if (!isSafeMethod(request_.method) && head.status >= 200 && head.status < 400) {
     invalidateAfterUnsafe(head);
   }
@@ -486,7 +507,8 @@ std::string ProxyExchange::forwardedCacheStatus() const {
   std::string value = "cachecar; fwd=";
   value.append(fwd_reason_);
   if (fetch_kind_ == FetchKind::kRevalidate) {
-    value.append("; fwd-status=200");
+    value.append("; fwd-status=");
+    appendDecimal(value, upstream_status_);
   }
   if (storing_) {
     value.append("; stored");
@@ -540,6 +562,7 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
   out.append("\r\n");
   evbuffer_add(client_->output(), out.data(), out.size());
   response_started_ = true;
+  client_->flush();
 }
 
 void ProxyExchange::onUpstreamBody(std::string_view chunk) {
@@ -568,6 +591,7 @@ void ProxyExchange::onUpstreamBody(std::string_view chunk) {
   } else {
     evbuffer_add(out, chunk.data(), chunk.size());
   }
+  client_->flush();
   if (evbuffer_get_length(out) > ClientConnection::kOutputHighWater && upstream_) {
     // A slow client: stop reading from the app until the client catches up, so a large
     // response is never held whole in memory.
@@ -731,11 +755,19 @@ void ProxyExchange::store() {
   if (vary && !vary->empty()) {
     // Variants: a marker at the primary key names the fields; each variant has its own key.
     const std::string variance = cache::varianceOf(*vary, request_.headers);
+    if (vary_epoch_.empty() || marker_fields_ != *vary) {
+      char epoch[17];
+      std::snprintf(epoch, sizeof(epoch), "%016llx",
+                    static_cast<unsigned long long>(worker_.randomU64()));
+      vary_epoch_ = epoch;
+    }
     cache::EntryMeta marker = meta;
     marker.flags = cache::kEntryFlagVaryMarker;
-    storeEntry(key_.storage_key, cache::encodeEntry(marker, key_.identity, cache::joinFields(*vary), ""),
+    storeEntry(key_.storage_key,
+               cache::encodeEntry(marker, key_.identity,
+                                  vary_epoch_ + "; " + cache::joinFields(*vary), ""),
                ttl, false);
-    storeEntry(cache::variantStorageKey(key_.storage_key, variance),
+    storeEntry(cache::variantStorageKey(key_.storage_key, vary_epoch_ + "\n" + variance),
                cache::encodeEntry(meta, key_.identity + "\n" + variance, head, captured_body_), ttl,
                true);
   } else {
@@ -834,9 +866,10 @@ void ProxyExchange::invalidateAfterUnsafe(const http::ResponseHead& head) {
     if (cache == nullptr) {
       continue;
     }
-    const cache::CacheKey key = cache::buildCacheKey(
+    cache::CacheKey key = cache::buildCacheKey(
         cache->settings->key_prefix, cache->settings->version,
         route != nullptr ? route->key : defaultKeySettings(), get);
+    partitionByCredential(key, get);
     // Removing the primary key also retires every variant: they are reached through it.
     cache->backend->remove(key.storage_key, [](storage::StorageStatus) {});
   }

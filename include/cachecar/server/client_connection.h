@@ -29,6 +29,10 @@ class ClientConnection : private http::MessageParser::Sink {
   // For the exchange.
   evbuffer* output() { return bufferevent_get_output(bev_.get()); }
   const std::string& peerAddress() const { return peer_address_; }
+  // Sends what the output buffer holds now, straight from the caller (one writev, no event
+  // loop round trip and no epoll changes when the socket takes it all); only a remainder
+  // waits for the socket to become writable.
+  void flush();
   // The exchange has queued its whole response. `close` ends the connection once it is sent.
   void onExchangeDone(bool close);
   // Asks for onClientDrained() on the exchange once the output buffer falls below the low mark.

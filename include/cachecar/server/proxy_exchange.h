@@ -105,6 +105,9 @@ class ProxyExchange : public upstream::ResponseHandler,
   cache::CacheKey key_;
   std::string lookup_key_;
   std::string variant_identity_;     // identity of the variant looked up (Vary)
+  std::string vary_epoch_;           // the marker's epoch: variants are keyed under it
+  std::vector<std::string> marker_fields_;
+  int upstream_status_ = 0;
   bool saw_vary_marker_ = false;
   CacheStatus status_ = CacheStatus::kBypass;
   std::string_view fwd_reason_ = "bypass";

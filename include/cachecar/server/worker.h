@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <random>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,6 +64,8 @@ class Worker {
   upstream::UpstreamPool& upstreamPool() { return *pool_; }
   CacheInstance* cache(const std::string& name);
   InflightTable& inflight() { return counters_.inflight; }
+  // Per-worker randomness (Vary epochs); not for secrets.
+  uint64_t randomU64() { return random_(); }
   SystemTime now() const;
   void closeConnection(ClientConnection* conn);
   unsigned index() const { return index_; }
@@ -80,6 +83,7 @@ class Worker {
   std::unique_ptr<upstream::UpstreamPool> pool_;
   std::map<std::string, CacheInstance> caches_;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
+  std::mt19937_64 random_{std::random_device{}()};
   std::thread thread_;
 };
 
