@@ -562,7 +562,6 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
   out.append("\r\n");
   evbuffer_add(client_->output(), out.data(), out.size());
   response_started_ = true;
-  client_->flush();
 }
 
 void ProxyExchange::onUpstreamBody(std::string_view chunk) {
@@ -591,12 +590,20 @@ void ProxyExchange::onUpstreamBody(std::string_view chunk) {
   } else {
     evbuffer_add(out, chunk.data(), chunk.size());
   }
-  client_->flush();
+  if (evbuffer_get_length(out) > ClientConnection::kOutputHighWater) {
+    client_->flush();
+  }
   if (evbuffer_get_length(out) > ClientConnection::kOutputHighWater && upstream_) {
     // A slow client: stop reading from the app until the client catches up, so a large
     // response is never held whole in memory.
     upstream_->pauseReading();
     client_->watchDrain(true);
+  }
+}
+
+void ProxyExchange::onUpstreamReadDone() {
+  if (client_ != nullptr && background_self_ == nullptr) {
+    client_->flush();
   }
 }
 

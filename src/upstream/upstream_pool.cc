@@ -142,6 +142,9 @@ void UpstreamConnection::readResponse() {
       return;
     }
   }
+  if (handler_ != nullptr) {
+    handler_->onUpstreamReadDone();
+  }
 }
 
 void UpstreamConnection::onHeadComplete() {

@@ -62,6 +62,7 @@ class ProxyExchange : public upstream::ResponseHandler,
   void onUpstreamBody(std::string_view chunk) override;
   void onUpstreamComplete() override;
   void onUpstreamError(upstream::UpstreamError error) override;
+  void onUpstreamReadDone() override;
 
  private:
   enum class FetchKind { kPass, kMiss, kRevalidate, kBackground };

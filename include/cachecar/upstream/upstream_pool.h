@@ -38,6 +38,9 @@ class ResponseHandler {
   virtual void onUpstreamBody(std::string_view chunk) = 0;
   virtual void onUpstreamComplete() = 0;
   virtual void onUpstreamError(UpstreamError error) = 0;
+  // Everything the last read brought has been delivered: a good moment to send it on in one
+  // write rather than one per parsed piece.
+  virtual void onUpstreamReadDone() {}
 };
 
 struct PoolSettings {
