@@ -46,21 +46,9 @@ int64_t saturatingAdd(int64_t a, int64_t b) {
   return sum;
 }
 
-char lowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
 // Month and day names are matched case-insensitively: being lenient here costs nothing and
 // a date that is rejected would turn an Expires into "already expired".
-bool equalsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
-    return false;
-  }
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (lowerAscii(a[i]) != lowerAscii(b[i])) {
-      return false;
-    }
-  }
-  return true;
-}
+bool equalsNoCase(std::string_view a, std::string_view b) { return http::equalsIgnoreCase(a, b); }
 
 struct DateFields {
   int year = 0;

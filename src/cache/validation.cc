@@ -11,20 +11,6 @@ namespace {
 
 constexpr size_t kMaxStoredHeaders = 512;
 
-template <typename Fn>
-void forEachListItem(std::string_view list, Fn&& fn) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    const std::string_view item = http::trimOws(list.substr(0, comma));
-    if (!item.empty()) {
-      fn(item);
-    }
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    list.remove_prefix(comma + 1);
-  }
-}
 
 std::string_view opaqueTag(std::string_view tag) {
   if (tag.size() >= 2 && tag[0] == 'W' && tag[1] == '/') {
@@ -84,7 +70,7 @@ bool isNotModified(const http::RequestHead& request, const http::HeaderMap& stor
   if (auto inm = request.headers.getCombined("If-None-Match")) {
     const auto etag = stored.get("ETag");
     bool match = false;
-    forEachListItem(*inm, [&](std::string_view item) {
+    http::forEachListItem(*inm, [&](std::string_view item) {
       if (item == "*" || (etag && opaqueTag(item) == opaqueTag(*etag))) {
         match = true;
       }

@@ -17,25 +17,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-template <typename Fn>
-void forEachListItem(std::string_view list, Fn&& fn) {
-  while (!list.empty()) {
-    const size_t comma = list.find(',');
-    const std::string_view item = http::trimOws(list.substr(0, comma));
-    if (!item.empty()) {
-      fn(item);
-    }
-    if (comma == std::string_view::npos) {
-      break;
-    }
-    list.remove_prefix(comma + 1);
-  }
-}
 
 std::string normalizeValue(std::string_view combined) {
   std::string out;
   bool first = true;
-  forEachListItem(combined, [&](std::string_view item) {
+  http::forEachListItem(combined, [&](std::string_view item) {
     if (!first) {
       out.append(",");
     }
@@ -65,7 +51,7 @@ std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& respon
     if (!http::equalsIgnoreCase(h.name, "Vary")) {
       continue;
     }
-    forEachListItem(h.value, [&](std::string_view item) {
+    http::forEachListItem(h.value, [&](std::string_view item) {
       if (item == "*") {
         star = true;
         return;
@@ -126,7 +112,7 @@ std::string joinFields(const std::vector<std::string>& fields) {
 
 std::vector<std::string> splitFields(std::string_view joined) {
   std::vector<std::string> out;
-  forEachListItem(joined, [&](std::string_view item) { out.emplace_back(item); });
+  http::forEachListItem(joined, [&](std::string_view item) { out.emplace_back(item); });
   return out;
 }
 

@@ -16,20 +16,8 @@ constexpr std::array<std::string_view, 9> kHopByHop = {
 template <typename Fn>
 void forEachConnectionToken(const HeaderMap& headers, Fn&& fn) {
   for (const auto& h : headers.all()) {
-    if (!equalsIgnoreCase(h.name, "Connection")) {
-      continue;
-    }
-    std::string_view rest = h.value;
-    while (!rest.empty()) {
-      const size_t comma = rest.find(',');
-      std::string_view token = trimOws(rest.substr(0, comma));
-      if (!token.empty()) {
-        fn(token);
-      }
-      if (comma == std::string_view::npos) {
-        break;
-      }
-      rest.remove_prefix(comma + 1);
+    if (equalsIgnoreCase(h.name, "Connection")) {
+      forEachListItem(h.value, fn);
     }
   }
 }

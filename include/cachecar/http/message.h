@@ -14,6 +14,23 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b);
 // Trims optional whitespace (SP / HTAB) from both ends.
 std::string_view trimOws(std::string_view s);
 
+// Calls fn(item) for each non-empty, trimmed element of a comma-separated field value
+// (RFC 9110 §5.6.1). Quoted strings are not special-cased: callers parse the items.
+template <typename Fn>
+void forEachListItem(std::string_view list, Fn&& fn) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    const std::string_view item = trimOws(list.substr(0, comma));
+    if (!item.empty()) {
+      fn(item);
+    }
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    list.remove_prefix(comma + 1);
+  }
+}
+
 struct Header {
   std::string name;
   std::string value;
