@@ -11,10 +11,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 class CachingTest : public ProxyFixture {
  protected:
   void SetUp() override {

@@ -13,10 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 std::string describe(const CommandResult& r) {
   return "exit=" + std::to_string(r.exit_code) + (r.timed_out ? " (timed out)" : "") +
          "\nstdout: " + r.out + "\nstderr: " + r.err;

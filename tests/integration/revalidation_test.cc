@@ -13,10 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
 // Long enough for an entry with max-age=1 to be stale (ages are whole seconds).
 constexpr auto kPastOneSecond = 1200ms;
 

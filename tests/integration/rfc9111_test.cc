@@ -13,18 +13,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// basicConfig() with more routes in front of its own.
-std::string configWithRoutes(const std::string& routes) {
-  std::string config = basicConfig();
-  const std::string anchor = "routes:\n";
-  config.insert(config.find(anchor) + anchor.size(), routes);
-  return config;
-}
-
 // --- invalidation by unsafe methods -----------------------------------------------------
 
 class InvalidationTest : public ProxyFixture {

@@ -18,18 +18,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-bool contains(const std::string& haystack, std::string_view needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// basicConfig() with more routes in front of its own.
-std::string configWithRoutes(const std::string& routes) {
-  std::string config = basicConfig();
-  const std::string anchor = "routes:\n";
-  config.insert(config.find(anchor) + anchor.size(), routes);
-  return config;
-}
-
 // Long enough for an entry with max-age=1 to be stale (ages are whole seconds).
 constexpr auto kPastOneSecond = 1200ms;
 

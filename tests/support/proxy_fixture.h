@@ -7,6 +7,7 @@
 #include <ctime>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "support/cachecar_process.h"
@@ -58,6 +59,18 @@ class ProxyFixture : public ::testing::Test {
   TestOrigin origin_;
   std::unique_ptr<CachecarProcess> proxy_;
 };
+
+inline bool contains(const std::string& haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// basicConfig() with more routes in front of its own.
+inline std::string configWithRoutes(const std::string& routes) {
+  std::string config = basicConfig();
+  const std::string anchor = "routes:\n";
+  config.insert(config.find(anchor) + anchor.size(), routes);
+  return config;
+}
 
 // Deterministic bytes of every value (a 64-bit LCG), for large-body tests.
 inline std::string patternBody(size_t size, uint64_t seed = 42) {
