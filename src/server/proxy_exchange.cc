@@ -730,7 +730,7 @@ void ProxyExchange::planStorage(const http::ResponseHead& head) {
   }
 }
 
-void ProxyExchange::store() {
+storage::Blob ProxyExchange::store() {
   storing_ = false;
   const milliseconds remaining = plan_.freshness - duration_cast<milliseconds>(initial_age_);
   seconds keep = std::max(plan_.stale_while_revalidate, plan_.stale_if_error);
@@ -739,7 +739,7 @@ void ProxyExchange::store() {
   }
   const milliseconds ttl = std::max(remaining, milliseconds(0)) + keep;
   if (ttl.count() <= 0) {
-    return;
+    return nullptr;
   }
   std::string head;
   http::appendResponseHeadOpen(head, stored_head_);
@@ -758,6 +758,7 @@ void ProxyExchange::store() {
   meta.stale_while_revalidate_s = static_cast<uint32_t>(plan_.stale_while_revalidate.count());
   meta.stale_if_error_s = static_cast<uint32_t>(plan_.stale_if_error.count());
 
+  storage::Blob entry;
   const auto vary = cache::varyFields(stored_head_.headers);
   if (vary && !vary->empty()) {
     // Variants: a marker at the primary key names the fields; each variant has its own key.
@@ -774,28 +775,29 @@ void ProxyExchange::store() {
                cache::encodeEntry(marker, key_.identity,
                                   vary_epoch_ + "; " + cache::joinFields(*vary), ""),
                ttl, false);
-    storeEntry(cache::variantStorageKey(key_.storage_key, vary_epoch_ + "\n" + variance),
-               cache::encodeEntry(meta, key_.identity + "\n" + variance, head, captured_body_), ttl,
-               true);
+    entry = storeEntry(
+        cache::variantStorageKey(key_.storage_key, vary_epoch_ + "\n" + variance),
+        cache::encodeEntry(meta, key_.identity + "\n" + variance, head, captured_body_), ttl, true);
   } else {
-    storeEntry(key_.storage_key, cache::encodeEntry(meta, key_.identity, head, captured_body_),
-               ttl, true);
+    entry = storeEntry(key_.storage_key,
+                       cache::encodeEntry(meta, key_.identity, head, captured_body_), ttl, true);
   }
   std::string().swap(captured_body_);
+  return entry;
 }
 
-void ProxyExchange::storeEntry(const std::string& key, std::string blob_bytes, milliseconds ttl,
-                               bool completes_lease) {
+storage::Blob ProxyExchange::storeEntry(const std::string& key, std::string blob_bytes,
+                                        milliseconds ttl, bool completes_lease) {
   auto lease = std::make_shared<InflightLease>();
   if (completes_lease) {
     *lease = std::move(lease_);
   }
-  cache_->backend->set(key, std::make_shared<const std::string>(std::move(blob_bytes)), ttl,
-                       [lease](storage::StorageStatus status) {
-                         lease->complete(status == storage::StorageStatus::kOk
-                                             ? FetchOutcome::kStored
-                                             : FetchOutcome::kNotStored);
-                       });
+  auto blob = std::make_shared<const std::string>(std::move(blob_bytes));
+  cache_->backend->set(key, blob, ttl, [lease](storage::StorageStatus status) {
+    lease->complete(status == storage::StorageStatus::kOk ? FetchOutcome::kStored
+                                                          : FetchOutcome::kNotStored);
+  });
+  return blob;
 }
 
 std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
@@ -810,22 +812,13 @@ std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
   if (!storing_) {
     return std::nullopt;
   }
-  // store() writes the refreshed entry (and marker) exactly as a fresh response would be.
+  // store() writes the refreshed entry (and marker) exactly as a fresh response would be, and
+  // the client is served those very bytes.
   captured_body_.assign(stale_->view.body);
-  store();
-  // Serve the same bytes we just stored.
-  std::string head;
-  http::appendResponseHeadOpen(head, stored_head_);
-  head.append("Content-Length: ");
-  appendDecimal(head, static_cast<int64_t>(stale_->view.body.size()));
-  head.append("\r\n");
-  cache::EntryMeta meta;
-  meta.request_time_ms = toUnixMillis(request_time_);
-  meta.response_time_ms = toUnixMillis(response_time_);
-  meta.freshness_lifetime_ms = plan_.freshness.count();
-  meta.corrected_initial_age_ms = duration_cast<milliseconds>(initial_age_).count();
-  auto blob = std::make_shared<const std::string>(
-      cache::encodeEntry(meta, stale_->view.identity, head, stale_->view.body));
+  storage::Blob blob = store();
+  if (!blob) {
+    return std::nullopt;
+  }
   auto view = cache::decodeEntry(*blob, false);
   if (!view) {
     return std::nullopt;

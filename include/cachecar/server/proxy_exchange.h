@@ -85,9 +85,10 @@ class ProxyExchange : public upstream::ResponseHandler,
   std::string forwardedCacheStatus() const;
   // store
   void planStorage(const http::ResponseHead& head);
-  void store();
-  void storeEntry(const std::string& key, std::string blob_bytes, std::chrono::milliseconds ttl,
-                  bool completes_lease);
+  // Returns the stored response entry (not the Vary marker); nullptr when nothing was stored.
+  storage::Blob store();
+  storage::Blob storeEntry(const std::string& key, std::string blob_bytes,
+                           std::chrono::milliseconds ttl, bool completes_lease);
   std::optional<StoredResponse> refreshFromNotModified();
   void invalidateAfterUnsafe(const http::ResponseHead& head);
   cache::RoutePolicy routePolicy() const;
