@@ -192,6 +192,13 @@ uint64_t MemoryStore::clearPrefix(std::string_view prefix) {
   return removed;
 }
 
+int64_t MemoryStore::addToCounter(const std::string& key, int64_t delta) {
+  std::lock_guard<std::mutex> lock(counters_mutex_);
+  int64_t& value = counters_[key];
+  value += delta;
+  return value;
+}
+
 BackendStats MemoryStore::stats() const {
   BackendStats out;
   for (size_t i = 0; i < shard_count_; ++i) {
@@ -219,6 +226,10 @@ void MemoryBackend::remove(const std::string& key, DoneCallback cb) {
 void MemoryBackend::clearPrefix(const std::string& prefix, DoneCallback cb) {
   store_->clearPrefix(prefix);
   cb(StorageStatus::kOk);
+}
+
+void MemoryBackend::addToCounter(const std::string& key, int64_t delta, CounterCallback cb) {
+  cb(StorageStatus::kOk, store_->addToCounter(key, delta));
 }
 
 Result<BackendProviderPtr> MemoryProvider::create(const config::CacheSettings& settings) {

@@ -1,6 +1,8 @@
 #include "cachecar/storage/redis_backend.h"
 
 #include <algorithm>
+#include <charconv>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -92,6 +94,42 @@ void RedisBackend::set(const std::string& key, Blob value, std::chrono::millisec
 
 void RedisBackend::remove(const std::string& key, DoneCallback cb) {
   client_.command({"DEL", key}, doneCallback(std::move(cb)));
+}
+
+void RedisBackend::addToCounter(const std::string& key, int64_t delta, CounterCallback cb) {
+  auto on_reply = [cb = std::move(cb)](CommandStatus status, ReplyView reply) {
+    if (status != CommandStatus::kOk) {
+      cb(fromCommandStatus(status), 0);
+      return;
+    }
+    int64_t value = 0;
+    switch (reply.type()) {
+      case ReplyView::Type::kInteger:
+        cb(StorageStatus::kOk, reply.integer());
+        return;
+      case ReplyView::Type::kNil:
+        cb(StorageStatus::kOk, 0);
+        return;
+      case ReplyView::Type::kString: {
+        const std::string_view text = reply.str();
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (ec == std::errc() && end == text.data() + text.size()) {
+          cb(StorageStatus::kOk, value);
+          return;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    cb(StorageStatus::kError, 0);  // not an integer: someone else's key
+  };
+  if (delta == 0) {
+    client_.command({"GET", key}, std::move(on_reply));
+    return;
+  }
+  const std::string by = std::to_string(delta);
+  client_.command({"INCRBY", key, by}, std::move(on_reply));
 }
 
 std::string RedisBackend::prefixPattern(std::string_view prefix) {

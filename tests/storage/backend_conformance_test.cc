@@ -336,6 +336,54 @@ TEST_P(BackendConformanceTest, NullValueIsAnError) {
   expectMissing("conf:1:null");
 }
 
+TEST_P(BackendConformanceTest, CountersStartAtZeroAddAndAreReadWithDeltaZero) {
+  auto add = [&](const std::string& key, int64_t delta) {
+    struct Answer {
+      int calls = 0;
+      StorageStatus status = StorageStatus::kError;
+      int64_t value = -1;
+    } answer;
+    backend_->addToCounter(key, delta, [&answer](StorageStatus status, int64_t value) {
+      ++answer.calls;
+      answer.status = status;
+      answer.value = value;
+    });
+    EXPECT_TRUE(runLoopUntil(loop_, [&] { return answer.calls > 0; }, milliseconds(8000)));
+    EXPECT_EQ(answer.calls, 1);
+    EXPECT_EQ(answer.status, StorageStatus::kOk) << toString(answer.status);
+    return answer.value;
+  };
+  EXPECT_EQ(add("conf:bumps", 0), 0);
+  EXPECT_EQ(add("conf:bumps", 1), 1);
+  EXPECT_EQ(add("conf:bumps", 1), 2);
+  EXPECT_EQ(add("conf:bumps", 0), 2);
+  EXPECT_EQ(add("conf:other-bumps", 5), 5);
+  // Clearing a cache's entries leaves counters outside its namespace alone.
+  EXPECT_EQ(clearPrefixSync("conf:1:"), StorageStatus::kOk);
+  EXPECT_EQ(add("conf:bumps", 0), 2);
+}
+
+TEST_P(BackendConformanceTest, CounterIsSharedByBackendsOnTwoLoops) {
+  event::EventLoop other_loop;
+  BackendPtr other = env_->make(other_loop);
+  ASSERT_NE(other, nullptr);
+  int64_t seen = -1;
+  int calls = 0;
+  backend_->addToCounter("conf:shared", 3, [&](StorageStatus, int64_t value) {
+    ++calls;
+    seen = value;
+  });
+  ASSERT_TRUE(runLoopUntil(loop_, [&] { return calls > 0; }, milliseconds(8000)));
+  ASSERT_EQ(seen, 3);
+  other->addToCounter("conf:shared", 0, [&](StorageStatus, int64_t value) {
+    ++calls;
+    seen = value;
+  });
+  ASSERT_TRUE(runLoopUntil(other_loop, [&] { return calls > 1; }, milliseconds(8000)));
+  EXPECT_EQ(seen, 3);
+  other.reset();
+}
+
 TEST_P(BackendConformanceTest, EveryCallbackRunsExactlyOnce) {
   ASSERT_EQ(setSync("conf:1:once", "v"), StorageStatus::kOk);
   Outcome<GetResult> hit;

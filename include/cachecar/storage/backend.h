@@ -30,6 +30,8 @@ struct GetResult {
 
 using GetCallback = std::function<void(GetResult)>;
 using DoneCallback = std::function<void(StorageStatus)>;
+// status kOk carries the counter's value after the operation.
+using CounterCallback = std::function<void(StorageStatus, int64_t value)>;
 
 // What a backend holds, for metrics (memory: exact; redis: unknown = 0).
 struct BackendStats {
@@ -61,6 +63,11 @@ class Backend {
   virtual void remove(const std::string& key, DoneCallback cb) = 0;
   // Removes every key that starts with `prefix` (and nothing else). May be O(n).
   virtual void clearPrefix(const std::string& prefix, DoneCallback cb) = 0;
+  // A shared integer, such as a cache's version bumps (Django's incr_version for a whole
+  // cache): adds `delta` (0 only reads) to the counter at `key`, absent = 0, atomically for
+  // every client of the store, and answers the new value. Counters live apart from entries:
+  // never evicted by the memory bounds, never expiring.
+  virtual void addToCounter(const std::string& key, int64_t delta, CounterCallback cb) = 0;
   virtual BackendStats stats() const = 0;
   // True when values never leave this process (memory): readers may skip integrity checks
   // that only guard against a shared store's corruption.

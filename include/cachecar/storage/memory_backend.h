@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -68,6 +70,9 @@ class MemoryStore {
 
   BackendStats stats() const;
 
+  // Counters (see Backend::addToCounter): kept outside the LRU, so the bounds never drop one.
+  int64_t addToCounter(const std::string& key, int64_t delta);
+
   // What an entry counts against max_bytes.
   static uint64_t entryCost(size_t key_bytes, size_t value_bytes) {
     return key_bytes + value_bytes + kEntryOverhead;
@@ -79,6 +84,8 @@ class MemoryStore {
 
   Shard& shardFor(std::string_view key) const;
 
+  std::mutex counters_mutex_;
+  std::map<std::string, int64_t, std::less<>> counters_;
   uint64_t max_object_bytes_;
   size_t shard_count_;
   unsigned shard_shift_;  // shard = hash >> shard_shift_ (top bits; the index uses the low ones)
@@ -98,6 +105,7 @@ class MemoryBackend final : public Backend {
   // kOk whether or not the key existed.
   void remove(const std::string& key, DoneCallback cb) override;
   void clearPrefix(const std::string& prefix, DoneCallback cb) override;
+  void addToCounter(const std::string& key, int64_t delta, CounterCallback cb) override;
   BackendStats stats() const override { return store_->stats(); }
   bool inProcess() const override { return true; }
 

@@ -24,6 +24,8 @@ namespace cachecar::storage {
 //   clearPrefix SCAN cursor MATCH <prefix>* COUNT 500, then UNLINK of each batch; glob
 //               characters in the prefix are escaped, so only keys starting with it go.
 //               Never FLUSHDB.
+//   addToCounter INCRBY key delta; a read (delta 0) is GET key (nil -> 0). The counter has
+//               no TTL: only an eviction policy that drops keys without TTL can lose it.
 //
 // Values over max_object_bytes are refused with kTooLarge before anything is sent. Redis error
 // replies are kError; lost connections kUnavailable; no reply within command_timeout kTimeout.
@@ -41,6 +43,7 @@ class RedisBackend final : public Backend {
            DoneCallback cb) override;
   void remove(const std::string& key, DoneCallback cb) override;
   void clearPrefix(const std::string& prefix, DoneCallback cb) override;
+  void addToCounter(const std::string& key, int64_t delta, CounterCallback cb) override;
   // Redis holds the data: nothing is known locally.
   BackendStats stats() const override { return {}; }
 
