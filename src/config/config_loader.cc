@@ -434,13 +434,21 @@ bool isValidQueryName(std::string_view name) {
 }
 bool isValidToken(std::string_view name) { return !name.empty() && allOf(name, isTokenChar); }
 
+// What a shell and a Kubernetes `env:` entry both accept as a variable name.
+bool isValidEnvName(std::string_view name) {
+  return !name.empty() && !isDigit(name.front()) &&
+         allOf(name, [](char c) { return isAlpha(c) || isDigit(c) || c == '_'; });
+}
+
 bool isValidCacheName(std::string_view name) {
   return !name.empty() &&
          allOf(name, [](char c) { return isAlpha(c) || isDigit(c) || c == '_' || c == '-'; });
 }
 
-const std::vector<std::string_view> kTopKeys{"listen", "upstream",  "workers", "log_level",
-                                             "limits", "heuristic", "caches",  "routes"};
+const std::vector<std::string_view> kTopKeys{
+    "listen", "upstream", "workers", "log_level",     "limits",    "heuristic",
+    "caches", "routes",   "admin",   "drain_timeout", "access_log"};
+const std::vector<std::string_view> kAdminKeys{"listen", "token_env"};
 const std::vector<std::string_view> kLimitKeys{"header_read_timeout",
                                                "idle_timeout",
                                                "upstream_connect_timeout",
@@ -539,6 +547,36 @@ void parseLimits(const Field& field, LimitSettings& limits) {
     } else if (name == "coalesce_wait") {
       limits.coalesce_wait = durationValue(value, false);
     }
+  }
+}
+
+// `admin:` alone (no value, or {}) turns the admin listener on with its defaults: the key's
+// presence is the switch. Needs config.listen read first.
+void parseAdmin(const Field& field, Config& config) {
+  if (field.value.IsScalar()) {
+    field.fail("expected a mapping (listen, token_env), got " + describe(field.value) +
+               "; leave admin out for no admin listener");
+  }
+  AdminSettings& admin = config.admin.emplace();
+  std::optional<Field> listen;
+  if (!field.isNull()) {
+    const MapReader map(field, &kAdminKeys);
+    listen = map.get("listen");
+    if (listen) {
+      admin.listen = hostPortValue(*listen);
+    }
+    if (const std::optional<Field> token_env = map.get("token_env")) {
+      admin.token_env = scalarText(*token_env);
+      if (!isValidEnvName(admin.token_env)) {
+        token_env->fail("invalid environment variable name " + quoted(admin.token_env) +
+                        " (letters, digits and '_', not starting with a digit)");
+      }
+    }
+  }
+  if (const std::optional<std::string> conflict = adminListenConflict(config)) {
+    // At the admin listen address, or at `admin:` when it is the default one.
+    throw ConfigError{listen ? listen->line() : field.line(), childPath(field.path, "listen"),
+                      *conflict};
   }
 }
 
@@ -831,6 +869,16 @@ Config parseRoot(const YAML::Node& root, const std::string& source) {
   if (const std::optional<Field> limits = top.get("limits")) {
     parseLimits(*limits, config.limits);
   }
+  if (const std::optional<Field> admin = top.get("admin")) {
+    parseAdmin(*admin, config);  // after listen, whatever the order of the keys in the file
+  }
+  if (const std::optional<Field> drain = top.get("drain_timeout")) {
+    // 0: stop at once, cutting off whatever is in flight.
+    config.drain_timeout = durationValue(*drain, true);
+  }
+  if (const std::optional<Field> access_log = top.get("access_log")) {
+    config.access_log = boolValue(*access_log);
+  }
   if (const std::optional<Field> heuristic = top.get("heuristic")) {
     parseHeuristic(*heuristic, config.heuristic);
   }
@@ -1007,6 +1055,14 @@ std::string summarize(const Config& config) {
   }
   out << "\n";
   out << "log_level: " << logLevelName(config.log_level) << "\n";
+  if (config.admin) {
+    out << "admin: listen=" << config.admin->listen.toString() << " token_env="
+        << (config.admin->token_env.empty() ? "-" : config.admin->token_env) << "\n";
+  } else {
+    out << "admin: off\n";
+  }
+  out << "drain_timeout: " << formatDuration(config.drain_timeout) << "\n";
+  out << "access_log: " << (config.access_log ? "true" : "false") << "\n";
   const LimitSettings& limits = config.limits;
   out << "limits: header_read_timeout=" << formatDuration(limits.header_read_timeout)
       << " idle_timeout=" << formatDuration(limits.idle_timeout)

@@ -60,6 +60,11 @@ routes:
     cache: shared
     key:
       query: []
+admin:
+  listen: 127.0.0.1:9902
+  token_env: CACHECAR_ADMIN_TOKEN
+drain_timeout: 30s
+access_log: true
 )";
 
 Config parseOk(std::string_view yaml) {
@@ -170,6 +175,11 @@ TEST(ConfigLoaderTest, FullExampleParsesIntoTypedSettings) {
   ASSERT_TRUE(shared.key.query.has_value());  // `query: []`: no parameter enters the key
   EXPECT_TRUE(shared.key.query->empty());
   EXPECT_EQ(shared.line, 38);
+  ASSERT_TRUE(config.admin.has_value());
+  EXPECT_EQ(config.admin->listen, (HostPort{"127.0.0.1", 9902}));
+  EXPECT_EQ(config.admin->token_env, "CACHECAR_ADMIN_TOKEN");
+  EXPECT_EQ(config.drain_timeout, milliseconds(30'000));
+  EXPECT_TRUE(config.access_log);
 }
 
 TEST(ConfigLoaderTest, DefaultConfigHasOneMemoryCacheAndNoRoutes) {
@@ -189,6 +199,9 @@ TEST(ConfigLoaderTest, DefaultConfigHasOneMemoryCacheAndNoRoutes) {
   EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
   EXPECT_EQ(config.heuristic.fraction, 0.1);
   EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
+  EXPECT_FALSE(config.admin.has_value());
+  EXPECT_EQ(config.drain_timeout, milliseconds(10'000));
+  EXPECT_FALSE(config.access_log);
 }
 
 TEST(ConfigLoaderTest, EmptyFileAndOmittedSectionsGiveDefaults) {
@@ -208,7 +221,77 @@ TEST(ConfigLoaderTest, EmptyFileAndOmittedSectionsGiveDefaults) {
     EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
     EXPECT_EQ(config.heuristic.fraction, 0.1);
     EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
+    EXPECT_FALSE(config.admin.has_value());  // absent: no admin listener at all
+    EXPECT_EQ(config.drain_timeout, milliseconds(10'000));
+    EXPECT_FALSE(config.access_log);
   }
+}
+
+TEST(ConfigLoaderTest, AdminPresentWithoutSettingsListensOnItsDefaultAddress) {
+  // The key's presence is the switch: empty, {} or only a token all give 127.0.0.1:9901.
+  for (const std::string_view yaml : {"admin:\n", "admin: {}\n", "admin: {token_env: T}\n"}) {
+    SCOPED_TRACE(std::string(yaml));
+    const Config config = parseOk(yaml);
+    ASSERT_TRUE(config.admin.has_value());
+    EXPECT_EQ(config.admin->listen.toString(), "127.0.0.1:9901");
+    EXPECT_EQ(config.admin->listen, (AdminSettings{}.listen));
+  }
+  EXPECT_EQ(parseOk("admin:\n").admin->token_env, "");
+  EXPECT_EQ(parseOk("admin: {token_env: T}\n").admin->token_env, "T");
+}
+
+TEST(ConfigLoaderTest, AdminListenAndTokenEnvSpellings) {
+  const Config v6 = parseOk("admin:\n  listen: \"[::1]:9000\"\n");
+  ASSERT_TRUE(v6.admin.has_value());
+  EXPECT_EQ(v6.admin->listen, (HostPort{"::1", 9000}));
+  EXPECT_EQ(v6.admin->token_env, "");
+
+  // Same host, another port; and another host on the proxy's own port: both bind apart.
+  const Config same_host = parseOk("listen: 127.0.0.1:8080\nadmin: {listen: 127.0.0.1:8081}\n");
+  EXPECT_EQ(same_host.admin->listen.toString(), "127.0.0.1:8081");
+  const Config same_port = parseOk("listen: 127.0.0.1:8080\nadmin: {listen: 10.0.0.1:8080}\n");
+  EXPECT_EQ(same_port.admin->listen.toString(), "10.0.0.1:8080");
+  // A wildcard proxy address with the admin listener on its own port.
+  const Config wildcard = parseOk("listen: 0.0.0.0:8080\nadmin: {listen: 0.0.0.0:9901}\n");
+  EXPECT_EQ(wildcard.admin->listen.toString(), "0.0.0.0:9901");
+
+  for (const std::string_view name : {"CACHECAR_ADMIN_TOKEN", "_", "_x1", "a", "Token9", "A_B_C"}) {
+    SCOPED_TRACE(std::string(name));
+    const Config config = parseOk("admin:\n  token_env: " + std::string(name) + "\n");
+    ASSERT_TRUE(config.admin.has_value());
+    EXPECT_EQ(config.admin->token_env, name);
+  }
+  for (const std::string_view name : {"1TOKEN", "MY-TOKEN", "MY.TOKEN", "A B", "TOKEN=", "$TOKEN",
+                                      "\"\"", "\u00e9t\u00e9"}) {
+    SCOPED_TRACE(std::string(name));
+    const std::string shown = name == "\"\"" ? "" : std::string(name);
+    EXPECT_EQ(parseError("admin:\n  token_env: \"" + shown + "\"\n"),
+              "x.yaml:2: admin.token_env: invalid environment variable name '" + shown +
+                  "' (letters, digits and '_', not starting with a digit)");
+  }
+}
+
+TEST(ConfigLoaderTest, DrainTimeoutAndAccessLog) {
+  struct Drain {
+    std::string_view text;
+    milliseconds value;
+  };
+  for (const Drain& d : {Drain{"0", milliseconds(0)}, Drain{"0s", milliseconds(0)},
+                         Drain{"250ms", milliseconds(250)}, Drain{"30", milliseconds(30'000)},
+                         Drain{"2m", milliseconds(120'000)}}) {
+    SCOPED_TRACE(std::string(d.text));
+    EXPECT_EQ(parseOk("drain_timeout: " + std::string(d.text) + "\n").drain_timeout, d.value);
+  }
+  for (const std::string_view text : {"true", "True", "TRUE"}) {
+    EXPECT_TRUE(parseOk("access_log: " + std::string(text) + "\n").access_log) << text;
+  }
+  for (const std::string_view text : {"false", "False", "FALSE"}) {
+    EXPECT_FALSE(parseOk("access_log: " + std::string(text) + "\n").access_log) << text;
+  }
+  // Settings elsewhere in the file leave them at their defaults.
+  const Config other = parseOk("workers: 2\nadmin:\n");
+  EXPECT_EQ(other.drain_timeout, milliseconds(10'000));
+  EXPECT_FALSE(other.access_log);
 }
 
 TEST(ConfigLoaderTest, RouteCachingSemanticsDefaultsAndSpellings) {
@@ -320,6 +403,31 @@ TEST(ConfigLoaderTest, WorkersAutoAndIpv6Listen) {
   EXPECT_EQ(config.log_level, LogLevel::kDebug);
 }
 
+// The optional top-level keys the example shows commented out are valid as written: with the
+// "# " taken off, each line loads (and sets what it says).
+TEST(ConfigLoaderTest, ShippedExampleCommentedOutKeysAreValid) {
+  std::ifstream file(std::string(CACHECAR_SOURCE_DIR) + "/conf/cachecar.yaml");
+  ASSERT_TRUE(file.good());
+  std::string enabled;
+  std::string line;
+  int found = 0;
+  while (std::getline(file, line)) {
+    for (const std::string_view key : {"# admin:", "# drain_timeout:", "# access_log:"}) {
+      if (line.rfind(key, 0) == 0) {
+        enabled += line.substr(2) + "\n";
+        ++found;
+      }
+    }
+  }
+  EXPECT_EQ(found, 3) << enabled;
+  const Config config = parseOk(enabled);
+  ASSERT_TRUE(config.admin.has_value()) << enabled;
+  EXPECT_EQ(config.admin->listen.toString(), "127.0.0.1:9901");
+  EXPECT_EQ(config.admin->token_env, "CACHECAR_ADMIN_TOKEN");
+  EXPECT_EQ(config.drain_timeout, milliseconds(10'000));
+  EXPECT_FALSE(config.access_log);
+}
+
 TEST(ConfigLoaderTest, ShippedExampleConfigLoads) {
   const std::string path = std::string(CACHECAR_SOURCE_DIR) + "/conf/cachecar.yaml";
   const Result<Config> loaded = loadConfigFile(path);
@@ -334,6 +442,10 @@ TEST(ConfigLoaderTest, ShippedExampleConfigLoads) {
   EXPECT_EQ(config.limits.coalesce_wait, milliseconds(10'000));
   EXPECT_EQ(config.heuristic.fraction, 0.1);
   EXPECT_EQ(config.heuristic.max, milliseconds(86'400'000));
+  // Shown commented out: the shipped file runs without an admin listener or access log.
+  EXPECT_FALSE(config.admin.has_value());
+  EXPECT_EQ(config.drain_timeout, milliseconds(10'000));
+  EXPECT_FALSE(config.access_log);
   bool static_route = false;
   bool api_route = false;
   bool account_off = false;
@@ -518,6 +630,68 @@ TEST(ConfigLoaderTest, ErrorsNameFileLineAndPath) {
        "x.yaml:1: heuristic.fraction: must be between 0 and 1, got -0.1"},
       {"heuristic fraction above 1", "heuristic:\n  max: 1h\n  fraction: 1.5\n",
        "x.yaml:3: heuristic.fraction: must be between 0 and 1, got 1.5"},
+      {"unknown admin key", "admin:\n  listen: 127.0.0.1:9902\n  token: T\n",
+       "x.yaml:3: admin: unknown key 'token'"},
+      {"misspelled admin key", "admin: {listn: 127.0.0.1:9902}\n",
+       "x.yaml:1: admin: unknown key 'listn'"},
+      {"duplicate admin key", "admin:\n  token_env: A\n  token_env: B\n",
+       "x.yaml:3: admin.token_env: duplicate key (first at line 2)"},
+      {"admin false", "listen: 127.0.0.1:1\nadmin: false\n",
+       "x.yaml:2: admin: expected a mapping (listen, token_env), got 'false'; leave admin out "
+       "for no admin listener"},
+      {"admin address alone", "admin: 127.0.0.1:9902\n",
+       "x.yaml:1: admin: expected a mapping (listen, token_env), got '127.0.0.1:9902'; leave "
+       "admin out for no admin listener"},
+      {"admin list", "admin: [listen]\n", "x.yaml:1: admin: expected a mapping, got a list"},
+      {"admin listen missing port", "admin:\n  listen: localhost\n",
+       "x.yaml:2: admin.listen: missing port in 'localhost' (expected host:port, e.g. "
+       "127.0.0.1:8080 or [::1]:8080)"},
+      {"admin listen empty", "admin:\n  listen:\n", "x.yaml:2: admin.listen: missing value"},
+      {"admin listen mapping", "admin:\n  listen: {port: 1}\n",
+       "x.yaml:2: admin.listen: expected a single value, got a mapping"},
+      {"admin listen is listen", "listen: 127.0.0.1:9000\nadmin:\n  listen: 127.0.0.1:9000\n",
+       "x.yaml:3: admin.listen: same address as listen (127.0.0.1:9000); the admin listener "
+       "needs its own port"},
+      {"admin listen is listen, admin first",
+       "admin: {listen: \"[::1]:9000\"}\nlisten: \"[::1]:9000\"\n",
+       "x.yaml:1: admin.listen: same address as listen ([::1]:9000); the admin listener needs "
+       "its own port"},
+      {"admin default is listen", "listen: 127.0.0.1:9901\nadmin:\n",
+       "x.yaml:2: admin.listen: same address as listen (127.0.0.1:9901); the admin listener "
+       "needs its own port"},
+      {"admin default is listen with token", "listen: 127.0.0.1:9901\nadmin:\n  token_env: T\n",
+       "x.yaml:2: admin.listen: same address as listen (127.0.0.1:9901); the admin listener "
+       "needs its own port"},
+      {"admin port under wildcard listen",
+       "listen: 0.0.0.0:8080\nadmin: {listen: 127.0.0.1:8080}\n",
+       "x.yaml:2: admin.listen: same port as listen (0.0.0.0:8080), and a wildcard address "
+       "overlaps every other; the admin listener needs its own port"},
+      {"admin wildcard on listen port", "listen: \"[::1]:8080\"\nadmin: {listen: \"[::]:8080\"}\n",
+       "x.yaml:2: admin.listen: same port as listen ([::1]:8080), and a wildcard address "
+       "overlaps every other; the admin listener needs its own port"},
+      {"token_env empty", "admin:\n  token_env:\n", "x.yaml:2: admin.token_env: missing value"},
+      {"token_env list", "admin: {token_env: [A]}\n",
+       "x.yaml:1: admin.token_env: expected a single value, got a list"},
+      {"token_env with dash", "admin:\n  listen: 127.0.0.1:9902\n  token_env: ADMIN-TOKEN\n",
+       "x.yaml:3: admin.token_env: invalid environment variable name 'ADMIN-TOKEN' (letters, "
+       "digits and '_', not starting with a digit)"},
+      {"bad drain timeout", "drain_timeout: soon\n",
+       "x.yaml:1: drain_timeout: invalid duration 'soon' (use ms, s, m, h or d)"},
+      {"negative drain timeout", "workers: 1\ndrain_timeout: -1s\n",
+       "x.yaml:2: drain_timeout: invalid duration '-1s' (use ms, s, m, h or d)"},
+      {"drain timeout mapping", "drain_timeout: {s: 1}\n",
+       "x.yaml:1: drain_timeout: expected a single value, got a mapping"},
+      {"drain timeout empty", "drain_timeout:\n", "x.yaml:1: drain_timeout: missing value"},
+      {"access log yes", "access_log: yes\n",
+       "x.yaml:1: access_log: expected true or false, got 'yes'"},
+      {"access log on", "access_log: on\n",
+       "x.yaml:1: access_log: expected true or false, got 'on'"},
+      {"access log path", "access_log: /var/log/x\n",
+       "x.yaml:1: access_log: expected true or false, got '/var/log/x'"},
+      {"access log list", "access_log: [true]\n",
+       "x.yaml:1: access_log: expected a single value, got a list"},
+      {"access log empty", "access_log:\n", "x.yaml:1: access_log: missing value"},
+      {"misspelled access log", "accesslog: true\n", "x.yaml:1: unknown key 'accesslog'"},
       {"heuristic fraction empty", "heuristic:\n  fraction:\n",
        "x.yaml:2: heuristic.fraction: missing value"},
       {"heuristic fraction list", "heuristic:\n  fraction: [0.1]\n",
@@ -765,6 +939,9 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
            "upstream_response_timeout=30s max_header_bytes=64KiB max_request_body_bytes=16MiB "
            "max_connections=10000 upstream_max_idle_connections=64 coalesce_wait=2500ms\n",
            "heuristic: fraction=0.25 max=12h\n",
+           "admin: listen=127.0.0.1:9902 token_env=CACHECAR_ADMIN_TOKEN\n",
+           "drain_timeout: 30s\n",
+           "access_log: true\n",
            "route /static/: cache=default ttl=1d override=true stale_while_revalidate=1m "
            "stale_if_error=1h key.query=all key.headers=- key.cookies=-\n",
            "route /account/: cache=off\n",
@@ -780,6 +957,12 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
   EXPECT_NE(defaults.find("routes: none"), std::string::npos) << defaults;
   EXPECT_NE(defaults.find(" coalesce_wait=10s\n"), std::string::npos) << defaults;
   EXPECT_NE(defaults.find("heuristic: fraction=0.1 max=1d\n"), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find("\nadmin: off\n"), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find("\ndrain_timeout: 10s\n"), std::string::npos) << defaults;
+  EXPECT_NE(defaults.find("\naccess_log: false\n"), std::string::npos) << defaults;
+  const std::string no_token = summarize(parseOk("admin:\n"));
+  EXPECT_NE(no_token.find("\nadmin: listen=127.0.0.1:9901 token_env=-\n"), std::string::npos)
+      << no_token;
   // Only what a route sets is shown: a route without them prints no override or stale fields.
   const std::string plain = summarize(parseOk("routes:\n  - {match: /a/, ttl: 0s}\n"));
   EXPECT_NE(plain.find("route /a/: cache=default ttl=0s key.query=all key.headers=- "

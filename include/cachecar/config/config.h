@@ -17,6 +17,7 @@ struct HostPort {
   std::string host;  // "127.0.0.1", "0.0.0.0", "::1", "localhost"
   uint16_t port = 0;
   std::string toString() const;  // "host:port" ("[::1]:port" for IPv6)
+  bool operator==(const HostPort&) const = default;
 };
 
 // The app behind the proxy. Only http:// is supported (the sidecar talks to localhost).
@@ -88,6 +89,15 @@ struct HeuristicSettings {
   milliseconds max{std::chrono::hours(24)};
 };
 
+// The admin listener (health, metrics, purge): a separate address, so it can stay off the
+// network the proxy serves.
+struct AdminSettings {
+  HostPort listen{"127.0.0.1", 9901};
+  // Name of the environment variable holding the bearer token; empty = none configured.
+  std::string token_env;
+  bool operator==(const AdminSettings&) const = default;
+};
+
 struct Config {
   std::string source;  // file path, or "<defaults>"
   HostPort listen{"127.0.0.1", 8080};
@@ -98,6 +108,10 @@ struct Config {
   HeuristicSettings heuristic;
   std::map<std::string, CacheSettings> caches;  // always holds "default"
   std::vector<RouteSettings> routes;             // in file order
+  std::optional<AdminSettings> admin;           // unset: no admin listener at all
+  // Graceful shutdown: how long requests in flight may still take after SIGTERM (0 = none).
+  milliseconds drain_timeout{std::chrono::seconds(10)};
+  bool access_log = false;  // one JSON line per request on stdout
 
   unsigned effectiveWorkers() const;
 };
@@ -105,5 +119,17 @@ struct Config {
 // Built-in defaults: listen 127.0.0.1:8080, upstream http://127.0.0.1:8000, one memory cache
 // named "default", no routes (every response follows the app's own Cache-Control).
 Config defaultConfig();
+
+// Why the admin listener cannot bind beside the proxy's own listener, or nullopt when it can
+// (or there is none): the same address, or the same port with a wildcard address on either
+// side. The loader reports it at admin.listen; a command line that changes `listen` after
+// loading should check again.
+std::optional<std::string> adminListenConflict(const Config& config);
+
+// Top-level settings a reload cannot change in a running process (they need a restart):
+// names of those that differ between `running` and `next`, e.g. {"listen", "workers"}.
+// Compared: listen, workers (the effective count, so `auto` equals the core count), upstream
+// (its address, not how the URL is spelled), admin.
+std::vector<std::string> restartRequiredChanges(const Config& running, const Config& next);
 
 }  // namespace cachecar::config
