@@ -23,7 +23,8 @@ constexpr const char* kUsage =
     "       cachecar --version | --help\n"
     "\n"
     "  --config FILE         YAML configuration (without it: built-in defaults, a memory cache\n"
-    "                        and every response following the app's own Cache-Control)\n"
+    "                        and every response following the app's own Cache-Control);\n"
+    "                        reloaded on SIGHUP and when the file changes\n"
     "  --check-config FILE   validate FILE, print a summary; exit 0 if valid, 1 if not\n"
     "  --listen HOST:PORT    override `listen` (default 127.0.0.1:8080)\n"
     "  --upstream URL        override `upstream` (default http://127.0.0.1:8000)\n"
@@ -115,6 +116,10 @@ cachecar::Result<cachecar::config::Config> buildConfig(const Options& options) {
       }
     }
   }
+  // --listen may now collide with the file's admin listener.
+  if (auto conflict = cachecar::config::adminListenConflict(config)) {
+    return Error{*conflict};
+  }
   return config;
 }
 
@@ -142,7 +147,8 @@ int main(int argc, char** argv) {
   cachecar::setLogThreshold(config->log_level);
 
   // Writes to closed sockets must return EPIPE, not kill the process; the signals we act on
-  // are taken by sigwait() in the main thread, so every worker thread blocks them.
+  // (SIGTERM / SIGINT: drain and exit, SIGHUP: reload) are taken by sigwait() in the main
+  // thread, so every other thread blocks them.
   std::signal(SIGPIPE, SIG_IGN);
   sigset_t signals;
   sigemptyset(&signals);
@@ -163,7 +169,10 @@ int main(int argc, char** argv) {
       line.push_back(c);
     }
   }
-  cachecar::server::Server server(registry);
+  cachecar::server::Server::Options server_options;
+  server_options.load_config = [options] { return buildConfig(options); };
+  server_options.config_path = options.config_path;
+  cachecar::server::Server server(registry, std::move(server_options));
   if (auto started = server.start(std::move(config.value())); !started.ok()) {
     cachecar::log(LogLevel::kError, started.error().message);
     return 1;

@@ -238,6 +238,12 @@ std::string keyNamespace(std::string_view key_prefix, int64_t version) {
   return out;
 }
 
+std::string versionBumpsKey(std::string_view key_prefix) {
+  std::string out(key_prefix);
+  out.append(":version-bumps");
+  return out;
+}
+
 CacheKey buildCacheKey(std::string_view key_prefix, int64_t version,
                        const config::KeySettings& key_settings, const http::RequestHead& request) {
   CacheKey key;

@@ -178,13 +178,23 @@ void ClientConnection::onBody(std::string_view chunk) {
   }
 }
 
+void ClientConnection::drain() {
+  if (closing_ || closed_) {
+    return;
+  }
+  if (!exchange_ && evbuffer_get_length(bufferevent_get_input(bev_.get())) == 0) {
+    closeNow();  // idle keep-alive connection
+  }
+  // Otherwise the exchange answers with Connection: close and onExchangeDone() closes.
+}
+
 void ClientConnection::onExchangeDone(bool close) {
   exchange_.reset();
   exchange_started_ = false;
   if (!processing_) {
     flush();  // an exchange that finished from the event loop (upstream, Redis)
   }
-  if (close || !request_complete_) {
+  if (close || !request_complete_ || worker_.draining()) {
     closeAfterFlush();
     return;
   }

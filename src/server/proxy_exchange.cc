@@ -13,6 +13,7 @@
 #include "cachecar/common/logging.h"
 #include "cachecar/http/hop_by_hop.h"
 #include "cachecar/http/serializer.h"
+#include "cachecar/server/access_log.h"
 #include "cachecar/server/client_connection.h"
 #include "cachecar/server/worker.h"
 
@@ -85,29 +86,13 @@ std::pair<std::string_view, std::string_view> splitMarker(std::string_view head)
 
 }  // namespace
 
-std::string_view toString(CacheStatus status) {
-  switch (status) {
-    case CacheStatus::kHit:
-      return "HIT";
-    case CacheStatus::kStale:
-      return "STALE";
-    case CacheStatus::kRevalidated:
-      return "REVALIDATED";
-    case CacheStatus::kMiss:
-      return "MISS";
-    case CacheStatus::kBypass:
-      return "BYPASS";
-    case CacheStatus::kError:
-      return "ERROR";
-  }
-  return "BYPASS";
-}
-
 ProxyExchange::ProxyExchange(Worker& worker, ClientConnection& client, http::RequestHead& request)
     : worker_(worker),
       client_(&client),
+      settings_(worker.sharedSettings()),
       request_(std::move(request)),
-      request_time_(worker.now()) {
+      request_time_(worker.now()),
+      started_(std::chrono::steady_clock::now()) {
   head_request_ = request_.method == "HEAD";
   request_has_body_ = request_.framing != http::BodyFraming::kNone;
 }
@@ -120,9 +105,9 @@ void ProxyExchange::start() {
   auto self = shared_from_this();
   if (request_.expect_continue && request_has_body_) {
     // Ask for the body at once: the app sees a plain request (Expect is not forwarded).
-    evbuffer_add(client_->output(), kContinue.data(), kContinue.size());
+    sendToClient(kContinue);
   }
-  route_ = worker_.settings().routes().match(request_.path());
+  route_ = settings_->routes().match(request_.path());
   request_cc_ = cache::requestDirectives(request_);
   if (route_ != nullptr && route_->cache_off) {
     fetch(FetchKind::kPass);
@@ -134,13 +119,17 @@ void ProxyExchange::start() {
     return;
   }
   cache_ = worker_.cache(route_ != nullptr ? route_->cache : std::string("default"));
-  if (cache_ == nullptr) {
+  const std::optional<int64_t> version = cache_ ? cache_->currentVersion() : std::nullopt;
+  if (!version) {
+    // No such cache, or its version bumps are not known yet (its store has not answered):
+    // ask the app rather than risk an entry from before a purge.
+    cache_.reset();
+    fwd_reason_ = "cache-unavailable";
     fetch(FetchKind::kPass);
     return;
   }
   const config::KeySettings& key_settings = route_ != nullptr ? route_->key : defaultKeySettings();
-  key_ = cache::buildCacheKey(cache_->settings->key_prefix, cache_->settings->version,
-                              key_settings, request_);
+  key_ = cache::buildCacheKey(cache_->settings.key_prefix, *version, key_settings, request_);
   partitionByCredential(key_, request_);
   status_ = CacheStatus::kMiss;
   fwd_reason_ = "uri-miss";
@@ -193,7 +182,7 @@ void ProxyExchange::onLookup(storage::GetResult result) {
   }
   if (result.status != storage::StorageStatus::kOk) {
     if (result.status != storage::StorageStatus::kNotFound) {
-      log(LogLevel::kDebug, "cache ", cache_->settings->name, " lookup failed (",
+      log(LogLevel::kDebug, "cache ", cache_->settings.name, " lookup failed (",
           storage::toString(result.status), "): going to the app");
     }
     onMiss();
@@ -202,7 +191,7 @@ void ProxyExchange::onLookup(storage::GetResult result) {
   cache::DecodeError error = cache::DecodeError::kNone;
   auto view = cache::decodeEntry(*result.blob, !cache_->backend->inProcess(), &error);
   if (!view) {
-    log(LogLevel::kWarn, "cache ", cache_->settings->name, ": dropping unreadable entry ",
+    log(LogLevel::kWarn, "cache ", cache_->settings.name, ": dropping unreadable entry ",
         lookup_key_, " (", cache::toString(error), ")");
     cache_->backend->remove(lookup_key_, [](storage::StorageStatus) {});
     onMiss();
@@ -301,6 +290,7 @@ void ProxyExchange::coalesceOrFetch() {
   }
   waiting_ = true;
   collapsed_ = true;
+  worker_.shared().coalesced_waiters.add(worker_.index());
   wait_timer_ = std::make_unique<event::Timer>(worker_.loop(), [weak] {
     if (auto self = weak.lock(); self && self->waiting_) {
       // The fetcher takes too long: stop waiting and ask the app directly.
@@ -308,7 +298,7 @@ void ProxyExchange::coalesceOrFetch() {
       self->fetch(FetchKind::kMiss);
     }
   });
-  wait_timer_->arm(worker_.settings().config().limits.coalesce_wait);
+  wait_timer_->arm(settings_->config().limits.coalesce_wait);
 }
 
 void ProxyExchange::onCoalesced(FetchOutcome outcome) {
@@ -345,7 +335,7 @@ void ProxyExchange::deliverStored(const StoredResponse& stored, CacheStatus stat
   DeliveryFields fields;
   fields.age_seconds = age.count();
   fields.x_cache = toString(status);
-  fields.close = !request_.keep_alive;
+  fields.close = !request_.keep_alive || worker_.draining();
   fields.http10_keep_alive = request_.version_minor == 0;
   fields.cache_status = "cachecar; ";
   if (status == CacheStatus::kRevalidated) {
@@ -361,7 +351,10 @@ void ProxyExchange::deliverStored(const StoredResponse& stored, CacheStatus stat
     fields.cache_status.append("; detail=");
     fields.cache_status.append(detail);
   }
-  writeStoredResponse(client_->output(), stored, request_, fields);
+  evbuffer* out = client_->output();
+  const size_t before = evbuffer_get_length(out);
+  response_status_ = writeStoredResponse(out, stored, request_, fields);
+  bytes_out_ += evbuffer_get_length(out) - before;
   finish(fields.close);
 }
 
@@ -414,7 +407,7 @@ void ProxyExchange::fetch(FetchKind kind) {
     }
   }
   if (!headers.has("Host")) {
-    headers.add("Host", worker_.settings().config().upstream.address.toString());
+    headers.add("Host", settings_->config().upstream.address.toString());
   }
   const std::string& peer = client_ != nullptr ? client_->peerAddress() : std::string();
   if (auto forwarded_for = headers.getCombined("X-Forwarded-For")) {
@@ -442,6 +435,7 @@ void ProxyExchange::fetch(FetchKind kind) {
     http::appendHeaderLine(upstream_request_head_, h.name, h.value);
   }
   upstream_request_head_.append("\r\n");
+  upstream_started_ = std::chrono::steady_clock::now();
   sendUpstreamRequest();
 }
 
@@ -472,7 +466,7 @@ void ProxyExchange::onUpstreamInterim(const http::ResponseHead& interim) {
   std::string out;
   http::appendResponseHeadOpen(out, head);
   out.append("\r\n");
-  evbuffer_add(client_->output(), out.data(), out.size());
+  sendToClient(out);
   client_->flush();
 }
 
@@ -524,7 +518,8 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
   std::string head_length = length ? std::string(*length) : std::string();
   http::removeHopByHop(head.headers);
   head.headers.remove("Content-Length");
-  close_after_ = !request_.keep_alive;
+  close_after_ = !request_.keep_alive || worker_.draining();
+  response_status_ = head.status;
 
   std::string out;
   out.reserve(512);
@@ -560,7 +555,7 @@ void ProxyExchange::writeResponseHead(http::ResponseHead& head) {
     out.append("Connection: keep-alive\r\n");
   }
   out.append("\r\n");
-  evbuffer_add(client_->output(), out.data(), out.size());
+  sendToClient(out);
   response_started_ = true;
 }
 
@@ -584,11 +579,11 @@ void ProxyExchange::onUpstreamBody(std::string_view chunk) {
   if (chunked_out_) {
     std::string size_line;
     http::appendChunkHeader(size_line, chunk.size());
-    evbuffer_add(out, size_line.data(), size_line.size());
-    evbuffer_add(out, chunk.data(), chunk.size());
-    evbuffer_add(out, http::kChunkTrailer.data(), http::kChunkTrailer.size());
+    sendToClient(size_line);
+    sendToClient(chunk);
+    sendToClient(http::kChunkTrailer);
   } else {
-    evbuffer_add(out, chunk.data(), chunk.size());
+    sendToClient(chunk);
   }
   if (evbuffer_get_length(out) > ClientConnection::kOutputHighWater) {
     client_->flush();
@@ -619,8 +614,9 @@ void ProxyExchange::onClientDrained() {
 
 void ProxyExchange::onUpstreamComplete() {
   auto self = shared_from_this();
+  recordOriginTime();
   if (chunked_out_ && client_ != nullptr && background_self_ == nullptr) {
-    evbuffer_add(client_->output(), http::kLastChunk.data(), http::kLastChunk.size());
+    sendToClient(http::kLastChunk);
   }
   releaseUpstream();
   if (not_modified_) {
@@ -653,6 +649,7 @@ void ProxyExchange::onUpstreamError(upstream::UpstreamError error) {
     sendUpstreamRequest();
     return;
   }
+  recordOriginTime();
   lease_.complete(FetchOutcome::kFailed);
   storing_ = false;
   if (background_self_ != nullptr || client_ == nullptr) {
@@ -683,7 +680,7 @@ cache::RoutePolicy ProxyExchange::routePolicy() const {
     return policy;
   }
   policy.matched = true;
-  policy.ttl = route_->ttl ? *route_->ttl : cache_->settings->timeout;
+  policy.ttl = route_->ttl ? *route_->ttl : cache_->settings.timeout;
   policy.override_ttl = route_->override_ttl;
   if (route_->stale_while_revalidate) {
     policy.stale_while_revalidate = duration_cast<seconds>(*route_->stale_while_revalidate);
@@ -695,12 +692,12 @@ cache::RoutePolicy ProxyExchange::routePolicy() const {
 }
 
 void ProxyExchange::planStorage(const http::ResponseHead& head) {
-  const auto& heuristic_settings = worker_.settings().config().heuristic;
+  const auto& heuristic_settings = settings_->config().heuristic;
   cache::HeuristicPolicy heuristic;
   heuristic.fraction = heuristic_settings.fraction;
   heuristic.max = duration_cast<seconds>(heuristic_settings.max);
   plan_ = cache::planStore(request_, head, routePolicy(), heuristic, response_time_);
-  max_object_bytes_ = cache_->settings->max_object_bytes;
+  max_object_bytes_ = cache_->settings.max_object_bytes;
   if (!plan_.store || head_request_ ||
       (head.framing == http::BodyFraming::kContentLength &&
        head.content_length > max_object_bytes_)) {
@@ -858,16 +855,18 @@ void ProxyExchange::invalidateAfterUnsafe(const http::ResponseHead& head) {
     get.method = "GET";
     get.target = target;
     get.headers = request_.headers;
-    const config::RouteSettings* route = worker_.settings().routes().match(get.path());
+    const config::RouteSettings* route = settings_->routes().match(get.path());
     if (route != nullptr && route->cache_off) {
       continue;
     }
-    CacheInstance* cache = worker_.cache(route != nullptr ? route->cache : std::string("default"));
-    if (cache == nullptr) {
+    const std::shared_ptr<CacheInstance> cache =
+        worker_.cache(route != nullptr ? route->cache : std::string("default"));
+    const std::optional<int64_t> version = cache ? cache->currentVersion() : std::nullopt;
+    if (!version) {
       continue;
     }
     cache::CacheKey key = cache::buildCacheKey(
-        cache->settings->key_prefix, cache->settings->version,
+        cache->settings.key_prefix, *version,
         route != nullptr ? route->key : defaultKeySettings(), get);
     partitionByCredential(key, get);
     // Removing the primary key also retires every variant: they are reached through it.
@@ -881,10 +880,44 @@ void ProxyExchange::respondError(int status, std::string_view message) {
   status_ = CacheStatus::kError;
   const bool close = !request_complete_ || !request_.keep_alive;
   const std::string response = http::makeErrorResponse(status, message, close);
+  response_status_ = status;
   if (client_ != nullptr) {
-    evbuffer_add(client_->output(), response.data(), response.size());
+    sendToClient(response);
   }
   finish(close);
+}
+
+void ProxyExchange::recordOriginTime() {
+  if (upstream_started_ == std::chrono::steady_clock::time_point()) {
+    return;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - upstream_started_;
+  upstream_time_ = duration_cast<std::chrono::microseconds>(elapsed);
+  worker_.shared().origin_latency.observe(worker_.index(), elapsed);
+}
+
+void ProxyExchange::recordExchange() {
+  settings_->requestCounters(route_)[static_cast<size_t>(status_)]->add(worker_.index());
+  if (!settings_->config().access_log) {
+    return;
+  }
+  AccessRecord record;
+  record.time = request_time_;
+  record.method = request_.method;
+  record.path = request_.target;
+  record.status = response_status_;
+  record.cache_status = toString(status_);
+  record.route = route_ != nullptr ? std::string_view(route_->match) : std::string_view();
+  record.bytes = bytes_out_;
+  record.upstream_time = upstream_time_;
+  record.total_time =
+      duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started_);
+  worker_.shared().access_log.write(record);
+}
+
+void ProxyExchange::sendToClient(std::string_view bytes) {
+  evbuffer_add(client_->output(), bytes.data(), bytes.size());
+  bytes_out_ += bytes.size();
 }
 
 void ProxyExchange::finish(bool close) {
@@ -893,6 +926,7 @@ void ProxyExchange::finish(bool close) {
   }
   done_ = true;
   if (client_ != nullptr) {
+    recordExchange();
     ClientConnection* client = client_;
     client_ = nullptr;
     client->onExchangeDone(close);

@@ -7,11 +7,37 @@
 
 namespace cachecar::server {
 
+namespace {
+
+constexpr const char* kRequestsTotal = "cachecar_requests_total";
+
+// The label of requests that match no route.
+constexpr const char* kNoRoute = "none";
+
+RequestCounters countersFor(metrics::Registry& metrics, const std::string& route) {
+  RequestCounters counters{};
+  for (size_t i = 0; i < kCacheStatusCount; ++i) {
+    const auto status = static_cast<CacheStatus>(i);
+    counters[i] = &metrics.counter(kRequestsTotal, {route, std::string(metricLabel(status))});
+  }
+  return counters;
+}
+
+}  // namespace
+
+void declareRequestMetrics(metrics::Registry& metrics) {
+  metrics.declareCounter(kRequestsTotal,
+                         "Requests answered, by route (its match prefix, or none) and by how "
+                         "the cache took part.",
+                         {"route", "cache_status"});
+}
+
 ProxySettings::ProxySettings(config::Config config)
     : config_(std::move(config)), routes_(config_.routes) {}
 
 Result<std::shared_ptr<const ProxySettings>> ProxySettings::build(
-    config::Config config, const storage::Registry& registry) {
+    config::Config config, const storage::Registry& registry, metrics::Registry& metrics,
+    const ProxySettings* previous) {
   auto settings = std::make_shared<ProxySettings>(std::move(config));
   const config::HostPort& app = settings->config_.upstream.address;
   addrinfo hints{};
@@ -27,13 +53,33 @@ Result<std::shared_ptr<const ProxySettings>> ProxySettings::build(
   settings->upstream_address_len_ = found->ai_addrlen;
   freeaddrinfo(found);
   for (const auto& [name, cache] : settings->config_.caches) {
+    if (previous != nullptr) {
+      const auto& old_caches = previous->config_.caches;
+      const auto old = old_caches.find(name);
+      if (old != old_caches.end() && old->second == cache) {
+        settings->caches_.emplace(name, previous->caches_.at(name));
+        continue;
+      }
+    }
     auto provider = registry.create(cache);
     if (!provider.ok()) {
       return Error{"caches." + name + ": " + provider.error().message};
     }
-    settings->providers_.emplace(name, std::move(provider.value()));
+    settings->caches_.emplace(
+        name, CacheRuntime{std::move(provider.value()), std::make_shared<CacheVersion>()});
   }
+  for (const auto& route : settings->config_.routes) {
+    settings->request_counters_.push_back(countersFor(metrics, route.match));
+  }
+  settings->request_counters_.push_back(countersFor(metrics, kNoRoute));
   return std::shared_ptr<const ProxySettings>(std::move(settings));
+}
+
+const RequestCounters& ProxySettings::requestCounters(const config::RouteSettings* route) const {
+  if (route == nullptr) {
+    return request_counters_.back();
+  }
+  return request_counters_[static_cast<size_t>(route - config_.routes.data())];
 }
 
 }  // namespace cachecar::server

@@ -13,6 +13,7 @@
 #include "cachecar/cache/cache_key.h"
 #include "cachecar/common/logging.h"
 #include "cachecar/server/client_connection.h"
+#include "cachecar/storage/measured_backend.h"
 
 namespace cachecar::server {
 
@@ -67,9 +68,15 @@ Status checkPortFree(const sockaddr_storage& addr, socklen_t len, const std::str
 
 }  // namespace
 
+SharedState::SharedState(metrics::Registry& registry, AccessLog& log)
+    : metrics(registry),
+      access_log(log),
+      origin_latency(registry.histogram("cachecar_origin_request_duration_seconds", {})),
+      coalesced_waiters(registry.counter("cachecar_coalesced_waiters_total", {})) {}
+
 Worker::Worker(unsigned index, std::shared_ptr<const ProxySettings> settings,
-               SharedCounters& counters)
-    : index_(index), settings_(std::move(settings)), counters_(counters) {
+               SharedState& shared)
+    : index_(index), settings_(std::move(settings)), shared_(shared) {
   const auto& cfg = settings_->config();
   upstream::PoolSettings pool_settings;
   pool_settings.connect_timeout = cfg.limits.upstream_connect_timeout;
@@ -78,13 +85,44 @@ Worker::Worker(unsigned index, std::shared_ptr<const ProxySettings> settings,
   pool_ = std::make_unique<upstream::UpstreamPool>(loop_, settings_->upstreamAddress(),
                                                    settings_->upstreamAddressLength(),
                                                    pool_settings);
-  for (const auto& [name, provider] : settings_->providers()) {
-    const config::CacheSettings& cache_settings = cfg.caches.at(name);
-    CacheInstance instance;
-    instance.settings = &cache_settings;
-    instance.backend = provider->createForLoop(loop_);
-    instance.key_namespace = cache::keyNamespace(cache_settings.key_prefix, cache_settings.version);
-    caches_.emplace(name, std::move(instance));
+  caches_ = makeCaches(*settings_);
+}
+
+std::map<std::string, std::shared_ptr<CacheInstance>> Worker::makeCaches(
+    const ProxySettings& settings) {
+  std::map<std::string, std::shared_ptr<CacheInstance>> caches;
+  for (const auto& [name, runtime] : settings.caches()) {
+    auto current = caches_.find(name);
+    if (current != caches_.end() && current->second->provider == runtime.provider.get()) {
+      caches.emplace(name, current->second);  // unchanged: same store, same connection
+      continue;
+    }
+    auto instance = std::make_shared<CacheInstance>();
+    instance->settings = settings.config().caches.at(name);
+    instance->backend = storage::measureBackend(runtime.provider->createForLoop(loop_),
+                                                shared_.metrics, index_, name);
+    instance->version = runtime.version;
+    instance->provider = runtime.provider.get();
+    caches.emplace(name, std::move(instance));
+  }
+  return caches;
+}
+
+void Worker::adopt(std::shared_ptr<const ProxySettings> settings) {
+  caches_ = makeCaches(*settings);
+  settings_ = std::move(settings);
+}
+
+void Worker::beginDrain() {
+  draining_ = true;
+  listener_.reset();
+  std::vector<ClientConnection*> open;
+  open.reserve(connections_.size());
+  for (const auto& [conn, owned] : connections_) {
+    open.push_back(conn);
+  }
+  for (ClientConnection* conn : open) {
+    conn->drain();
   }
 }
 
@@ -134,9 +172,9 @@ void Worker::join() {
   }
 }
 
-CacheInstance* Worker::cache(const std::string& name) {
+std::shared_ptr<CacheInstance> Worker::cache(const std::string& name) {
   auto it = caches_.find(name);
-  return it == caches_.end() ? nullptr : &it->second;
+  return it == caches_.end() ? nullptr : it->second;
 }
 
 SystemTime Worker::now() const {
@@ -150,7 +188,7 @@ void Worker::closeConnection(ClientConnection* conn) {
   // Deleted on a clean stack: the caller may still be inside the connection's methods.
   loop_.post([this, conn] {
     if (connections_.erase(conn) > 0) {
-      counters_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+      shared_.open_connections.fetch_sub(1, std::memory_order_relaxed);
     }
   });
 }
@@ -160,7 +198,7 @@ void Worker::onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int l
 }
 
 void Worker::accept(evutil_socket_t fd, const sockaddr* addr, int) {
-  if (counters_.open_connections.load(std::memory_order_relaxed) >=
+  if (shared_.open_connections.load(std::memory_order_relaxed) >=
       settings_->config().limits.max_connections) {
     static constexpr std::string_view kBusy =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\nConnection: close\r\n\r\n"
@@ -177,7 +215,7 @@ void Worker::accept(evutil_socket_t fd, const sockaddr* addr, int) {
     evutil_closesocket(fd);
     return;
   }
-  counters_.open_connections.fetch_add(1, std::memory_order_relaxed);
+  shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
   auto conn = std::make_unique<ClientConnection>(*this, std::move(bev), peerAddressOf(addr));
   ClientConnection* raw = conn.get();
   connections_.emplace(raw, std::move(conn));

@@ -45,14 +45,20 @@ std::string describeStatus(int status) {
 
 // fork + exec with stdout/stderr sent to the given files and stdin from /dev/null. Only
 // async-signal-safe calls happen between fork and exec (the test process has threads).
-pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
-            const std::string& err_path, std::string* error) {
+pid_t spawn(const std::vector<std::string>& args, const std::vector<std::string>& env,
+            const std::string& out_path, const std::string& err_path, std::string* error) {
   std::vector<char*> argv;
   argv.reserve(args.size() + 1);
   for (const std::string& a : args) {
     argv.push_back(const_cast<char*>(a.c_str()));
   }
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  envp.reserve(env.size() + 1);
+  for (const std::string& e : env) {
+    envp.push_back(const_cast<char*>(e.c_str()));
+  }
+  envp.push_back(nullptr);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int err_fd = err_path == out_path
@@ -81,7 +87,7 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
     // Sockets of the test (origin listener, clients) must not leak into the proxy: a leaked
     // listener would keep a "closed" origin port accepting.
     ::close_range(3, ~0U, 0);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   int saved = errno;
@@ -94,6 +100,21 @@ pid_t spawn(const std::vector<std::string>& args, const std::string& out_path,
     *error = std::string("fork: ") + std::strerror(saved);
   }
   return pid;
+}
+
+// This process's environment with `overrides` set ("NAME=value" entries).
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& overrides) {
+  std::vector<std::string> out;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (!overrides.contains(std::string(entry.substr(0, entry.find('='))))) {
+      out.emplace_back(entry);
+    }
+  }
+  for (const auto& [name, value] : overrides) {
+    out.push_back(name + "=" + value);
+  }
+  return out;
 }
 
 }  // namespace
@@ -168,7 +189,7 @@ CommandResult runCachecar(const std::vector<std::string>& args, std::chrono::mil
     result.err = "cachecar binary not found at " + argv[0];
     return result;
   }
-  pid_t pid = spawn(argv, out_path, err_path, &error);
+  pid_t pid = spawn(argv, environmentWith({}), out_path, err_path, &error);
   if (pid < 0) {
     result.err = error;
     return result;
@@ -240,7 +261,7 @@ CachecarProcess::~CachecarProcess() {
   }
   log_path_ = dir_.path() + "/cachecar.log";
   std::string error;
-  pid_ = spawn(args, log_path_, log_path_, &error);
+  pid_ = spawn(args, environmentWith(options_.env), log_path_, log_path_, &error);
   if (pid_ < 0) {
     return ::testing::AssertionFailure() << "could not start cachecar: " << error;
   }

@@ -60,6 +60,8 @@ struct CachecarOptions {
   // More command-line arguments; may use the same placeholders (e.g. "--listen",
   // "127.0.0.1:{port}").
   std::vector<std::string> extra_args;
+  // Environment variables set for the process (on top of the test's own environment).
+  std::map<std::string, std::string> env;
   // Where the process is expected to accept connections; 0 = a free port found at start().
   uint16_t listen_port = 0;
   std::chrono::milliseconds startup_timeout{10000};

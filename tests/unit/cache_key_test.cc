@@ -41,6 +41,13 @@ bool isHashedPart(std::string_view s) {
          });
 }
 
+TEST(KeyNamespaceTest, VersionBumpsKeyIsOutsideEveryVersionNamespace) {
+  EXPECT_EQ(versionBumpsKey("shop"), "shop:version-bumps");
+  for (int64_t version : {0, 1, 2, 10, -1}) {
+    EXPECT_FALSE(versionBumpsKey("shop").starts_with(keyNamespace("shop", version))) << version;
+  }
+}
+
 TEST(KeyNamespaceTest, Layout) {
   EXPECT_EQ(keyNamespace("shop", 1), "shop:1:");
   EXPECT_EQ(keyNamespace("", 0), ":0:");

@@ -27,6 +27,10 @@ struct CacheKey {
 // The namespace prefix of a cache: "{key_prefix}:{version}:" (what clearPrefix removes).
 std::string keyNamespace(std::string_view key_prefix, int64_t version);
 
+// Where a cache's version bumps are counted in its store: "{key_prefix}:version-bumps". Outside
+// every "{key_prefix}:{version}:" namespace, so clearing one never touches it.
+std::string versionBumpsKey(std::string_view key_prefix);
+
 CacheKey buildCacheKey(std::string_view key_prefix, int64_t version,
                        const config::KeySettings& key_settings, const http::RequestHead& request);
 

@@ -25,6 +25,8 @@ class ClientConnection : private http::MessageParser::Sink {
   ClientConnection& operator=(const ClientConnection&) = delete;
 
   void start();
+  // Graceful shutdown: closes an idle connection now, a busy one after its current response.
+  void drain();
 
   // For the exchange.
   evbuffer* output() { return bufferevent_get_output(bev_.get()); }

@@ -12,7 +12,9 @@
 #include "cachecar/common/clock.h"
 #include "cachecar/event/event_loop.h"
 #include "cachecar/http/message.h"
+#include "cachecar/server/cache_status.h"
 #include "cachecar/server/inflight_table.h"
+#include "cachecar/server/proxy_settings.h"
 #include "cachecar/server/stored_response_writer.h"
 #include "cachecar/storage/backend.h"
 #include "cachecar/upstream/upstream_pool.h"
@@ -23,9 +25,6 @@ class Worker;
 class ClientConnection;
 struct CacheInstance;
 
-// How the cache took part in an exchange: the X-Cache value and the log/metric label.
-enum class CacheStatus { kHit, kStale, kRevalidated, kMiss, kBypass, kError };
-std::string_view toString(CacheStatus status);
 
 // One request and its response: the request path as named steps.
 //
@@ -95,15 +94,20 @@ class ProxyExchange : public upstream::ResponseHandler,
   // done
   void finish(bool close);
   void respondError(int status, std::string_view message);
+  void sendToClient(std::string_view bytes);
+  void recordOriginTime();
+  void recordExchange();
   void releaseUpstream();
   void endBackground();
 
   Worker& worker_;
   ClientConnection* client_;
+  // The settings this request started with: a reload meanwhile does not change them.
+  std::shared_ptr<const ProxySettings> settings_;
   http::RequestHead request_;
   cache::RequestCacheControl request_cc_;
   const config::RouteSettings* route_ = nullptr;
-  CacheInstance* cache_ = nullptr;
+  std::shared_ptr<CacheInstance> cache_;
   cache::CacheKey key_;
   std::string lookup_key_;
   std::string variant_identity_;     // identity of the variant looked up (Vary)
@@ -114,6 +118,12 @@ class ProxyExchange : public upstream::ResponseHandler,
   CacheStatus status_ = CacheStatus::kBypass;
   std::string_view fwd_reason_ = "bypass";
   SystemTime request_time_;
+  // For the access log and metrics.
+  std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point upstream_started_;
+  std::optional<std::chrono::microseconds> upstream_time_;
+  int response_status_ = 0;
+  uint64_t bytes_out_ = 0;
 
   // Coalescing.
   InflightLease lease_;

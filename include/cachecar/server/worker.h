@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <map>
+#include <optional>
 #include <random>
 #include <memory>
 #include <string>
@@ -14,6 +15,8 @@
 #include "cachecar/common/clock.h"
 #include "cachecar/common/result.h"
 #include "cachecar/event/event_loop.h"
+#include "cachecar/metrics/metrics.h"
+#include "cachecar/server/cache_version.h"
 #include "cachecar/server/inflight_table.h"
 #include "cachecar/server/proxy_settings.h"
 #include "cachecar/storage/backend.h"
@@ -28,15 +31,32 @@ struct ListenerDeleter {
 };
 using ListenerPtr = std::unique_ptr<evconnlistener, ListenerDeleter>;
 
-// One configured cache as a worker uses it.
+class AccessLog;
+
+// One configured cache as a worker uses it. Exchanges hold it by shared_ptr: a reload that
+// replaces the cache leaves the requests in flight their own.
 struct CacheInstance {
-  const config::CacheSettings* settings = nullptr;
-  storage::BackendPtr backend;
-  std::string key_namespace;  // "{key_prefix}:{version}:"
+  config::CacheSettings settings;
+  storage::BackendPtr backend;  // this worker's handle (measured)
+  std::shared_ptr<CacheVersion> version;
+  const storage::BackendProvider* provider = nullptr;  // the runtime it was made for
+
+  // The version keys are built with: settings.version plus the bumps; nullopt while the bumps
+  // are unknown (the cache is then not used).
+  std::optional<int64_t> currentVersion() const {
+    const auto bumps = version->bumps();
+    return bumps ? std::optional<int64_t>(settings.version + *bumps) : std::nullopt;
+  }
 };
 
 // State shared by all workers of one process.
-struct SharedCounters {
+struct SharedState {
+  explicit SharedState(metrics::Registry& registry, AccessLog& log);
+
+  metrics::Registry& metrics;
+  AccessLog& access_log;
+  metrics::Histogram& origin_latency;
+  metrics::Counter& coalesced_waiters;
   std::atomic<uint64_t> open_connections{0};
   InflightTable inflight;  // request coalescing across workers
 };
@@ -46,7 +66,7 @@ struct SharedCounters {
 // store behind them is shared by all workers).
 class Worker {
  public:
-  Worker(unsigned index, std::shared_ptr<const ProxySettings> settings, SharedCounters& counters);
+  Worker(unsigned index, std::shared_ptr<const ProxySettings> settings, SharedState& shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -58,12 +78,22 @@ class Worker {
   void stop();
   void join();
 
+  // Loop thread: new requests use `settings` from now on (a reload); caches whose runtime did
+  // not change keep their backend handles.
+  void adopt(std::shared_ptr<const ProxySettings> settings);
+  // Loop thread: stops accepting and closes idle connections; busy ones close after their
+  // current response.
+  void beginDrain();
+
   // For the request path (loop thread only).
   event::EventLoop& loop() { return loop_; }
   const ProxySettings& settings() const { return *settings_; }
+  const std::shared_ptr<const ProxySettings>& sharedSettings() const { return settings_; }
   upstream::UpstreamPool& upstreamPool() { return *pool_; }
-  CacheInstance* cache(const std::string& name);
-  InflightTable& inflight() { return counters_.inflight; }
+  std::shared_ptr<CacheInstance> cache(const std::string& name);
+  InflightTable& inflight() { return shared_.inflight; }
+  SharedState& shared() { return shared_; }
+  bool draining() const { return draining_; }
   // Per-worker randomness (Vary epochs); not for secrets.
   uint64_t randomU64() { return random_(); }
   SystemTime now() const;
@@ -74,14 +104,16 @@ class Worker {
   static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
   static void onAcceptError(evconnlistener*, void* arg);
   void accept(evutil_socket_t fd, const sockaddr* addr, int len);
+  std::map<std::string, std::shared_ptr<CacheInstance>> makeCaches(const ProxySettings& settings);
 
   unsigned index_;
   std::shared_ptr<const ProxySettings> settings_;
-  SharedCounters& counters_;
+  SharedState& shared_;
   event::EventLoop loop_;
   ListenerPtr listener_;
   std::unique_ptr<upstream::UpstreamPool> pool_;
-  std::map<std::string, CacheInstance> caches_;
+  std::map<std::string, std::shared_ptr<CacheInstance>> caches_;
+  bool draining_ = false;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::mt19937_64 random_{std::random_device{}()};
   std::thread thread_;
