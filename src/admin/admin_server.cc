@@ -20,6 +20,7 @@
 #include "cachecar/common/logging.h"
 #include "cachecar/http/message.h"
 #include "cachecar/http/parser.h"
+#include "cachecar/server/socket_address.h"
 #include "cachecar/upstream/upstream_pool.h"
 
 namespace cachecar::admin {
@@ -72,36 +73,6 @@ const Route* findRoute(std::string_view path) {
 bool allowsMethod(const Route& route, std::string_view method) {
   return std::any_of(route.methods.begin(), route.methods.end(),
                      [method](std::string_view m) { return !m.empty() && m == method; });
-}
-
-std::string peerAddressOf(const sockaddr* addr) {
-  char text[INET6_ADDRSTRLEN] = "unknown";
-  if (addr->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, text, sizeof(text));
-  } else if (addr->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, text,
-              sizeof(text));
-  }
-  return text;
-}
-
-Result<std::pair<sockaddr_storage, socklen_t>> resolveListen(const config::HostPort& listen) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(listen.port);
-  const int rc = getaddrinfo(listen.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0 || found == nullptr) {
-    return Error{"admin: cannot resolve listen address " + listen.toString() + ": " +
-                 gai_strerror(rc)};
-  }
-  std::pair<sockaddr_storage, socklen_t> out{};
-  std::memcpy(&out.first, found->ai_addr, found->ai_addrlen);
-  out.second = found->ai_addrlen;
-  freeaddrinfo(found);
-  return out;
 }
 
 std::string withNewline(std::string text) {
@@ -537,16 +508,15 @@ Status AdminServer::listen(const config::HostPort& address) {
   if (listener_) {
     return Error{"admin: already listening on " + address_text_};
   }
-  auto resolved = resolveListen(address);
+  auto resolved = server::resolveAddress(address, /*passive=*/true);
   if (!resolved.ok()) {
-    return resolved.error();
+    return Error{"admin: " + resolved.error().message};
   }
-  const auto& [addr, len] = resolved.value();
   // No SO_REUSEPORT here: a second process on the same admin port must fail to start.
   listener_.reset(
       evconnlistener_new_bind(loop_.base(), &AdminServer::onAccept, this,
                               LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 64,
-                              reinterpret_cast<const sockaddr*>(&addr), static_cast<int>(len)));
+                              resolved->get(), static_cast<int>(resolved->length)));
   if (!listener_) {
     return Error{"admin: cannot listen on " + address.toString() + ": " + std::strerror(errno)};
   }
@@ -602,7 +572,7 @@ void AdminServer::accept(evutil_socket_t fd, const sockaddr* addr) {
     const ssize_t ignored = ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)ignored;
     evutil_closesocket(fd);
-    log(LogLevel::kWarn, "admin: refused a connection from ", peerAddressOf(addr), ": ",
+    log(LogLevel::kWarn, "admin: refused a connection from ", server::peerAddressOf(addr), ": ",
         connections_.size(), " open already");
     return;
   }
@@ -615,7 +585,7 @@ void AdminServer::accept(evutil_socket_t fd, const sockaddr* addr) {
   }
   const bool loopback = !peers_remote_for_test_ && isLoopbackPeer(addr);
   auto conn =
-      std::make_shared<AdminConnection>(*this, std::move(bev), loopback, peerAddressOf(addr));
+      std::make_shared<AdminConnection>(*this, std::move(bev), loopback, server::peerAddressOf(addr));
   connections_.emplace(conn.get(), conn);
   conn->start();
 }

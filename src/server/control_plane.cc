@@ -7,7 +7,6 @@
 #include "cachecar/cache/cache_key.h"
 #include "cachecar/common/logging.h"
 #include "cachecar/server/access_log.h"
-#include "cachecar/storage/measured_backend.h"
 
 namespace cachecar::server {
 
@@ -54,7 +53,7 @@ ControlPlane::~ControlPlane() = default;
 
 void ControlPlane::start(std::shared_ptr<const ProxySettings> settings,
                          std::function<void(Status)> started) {
-  ControlCaches caches = makeCaches(*settings);
+  CacheInstances caches = makeCacheInstances(*settings, caches_, loop_, shared_.metrics, metrics_slot_);
   std::weak_ptr<bool> alive = alive_;
   readVersions(caches, [this, alive, settings, caches, started = std::move(started)]() mutable {
     if (alive.expired()) {
@@ -91,26 +90,7 @@ void ControlPlane::start(std::shared_ptr<const ProxySettings> settings,
   });
 }
 
-ControlPlane::ControlCaches ControlPlane::makeCaches(const ProxySettings& settings) {
-  ControlCaches caches;
-  for (const auto& [name, runtime] : settings.caches()) {
-    auto current = caches_.find(name);
-    if (current != caches_.end() && current->second->provider == runtime.provider.get()) {
-      caches.emplace(name, current->second);
-      continue;
-    }
-    auto cache = std::make_shared<ControlCache>();
-    cache->settings = settings.config().caches.at(name);
-    cache->backend = storage::measureBackend(runtime.provider->createForLoop(loop_),
-                                             shared_.metrics, metrics_slot_, name);
-    cache->version = runtime.version;
-    cache->provider = runtime.provider.get();
-    caches.emplace(name, std::move(cache));
-  }
-  return caches;
-}
-
-void ControlPlane::readVersions(const ControlCaches& caches, std::function<void()> done) {
+void ControlPlane::readVersions(const CacheInstances& caches, std::function<void()> done) {
   // Shared countdown: the memory backend answers inside the call, Redis later.
   auto remaining = std::make_shared<size_t>(caches.size() + 1);
   auto finish_one = [remaining, done = std::move(done)] {
@@ -122,7 +102,7 @@ void ControlPlane::readVersions(const ControlCaches& caches, std::function<void(
   for (const auto& [name, cache] : caches) {
     cache->backend->addToCounter(
         cache::versionBumpsKey(cache->settings.key_prefix), 0,
-        [alive, cache = std::weak_ptr<ControlCache>(cache), finish_one](
+        [alive, cache = std::weak_ptr<CacheInstance>(cache), finish_one](
             storage::StorageStatus status, int64_t bumps) {
           if (alive.expired()) {
             return;
@@ -176,7 +156,7 @@ void ControlPlane::reload(std::string_view why) {
     return;
   }
   std::shared_ptr<const ProxySettings> settings = std::move(built.value());
-  ControlCaches caches = makeCaches(*settings);
+  CacheInstances caches = makeCacheInstances(*settings, caches_, loop_, shared_.metrics, metrics_slot_);
   const uint64_t generation = ++reload_generation_;
   std::weak_ptr<bool> alive = alive_;
   readVersions(caches, [this, alive, generation, settings, caches, reason = std::string(why)] {
@@ -187,7 +167,7 @@ void ControlPlane::reload(std::string_view why) {
   });
 }
 
-void ControlPlane::apply(std::shared_ptr<const ProxySettings> settings, ControlCaches caches,
+void ControlPlane::apply(std::shared_ptr<const ProxySettings> settings, CacheInstances caches,
                          std::string_view why) {
   setLogThreshold(settings->config().log_level);
   settings_ = std::move(settings);
@@ -204,7 +184,7 @@ void ControlPlane::reloadFailed(std::string_view why, const std::string& message
       "stays in force: ", message);
 }
 
-std::shared_ptr<ControlPlane::ControlCache> ControlPlane::cacheNamed(
+std::shared_ptr<CacheInstance> ControlPlane::cacheNamed(
     const std::string& name) const {
   auto it = caches_.find(name);
   return it == caches_.end() ? nullptr : it->second;
@@ -237,7 +217,7 @@ void ControlPlane::purgeUrl(const admin::PurgeTarget& target,
     return;
   }
   const std::string cache_name = route != nullptr ? route->cache : std::string("default");
-  std::shared_ptr<ControlCache> cache = cacheNamed(cache_name);
+  std::shared_ptr<CacheInstance> cache = cacheNamed(cache_name);
   const std::optional<int64_t> bumps = cache ? cache->version->bumps() : std::nullopt;
   if (!bumps) {
     done(Error{"cache '" + cache_name + "' is not available: its store has not answered yet"});
@@ -280,7 +260,7 @@ void ControlPlane::purgeUrl(const admin::PurgeTarget& target,
 
 void ControlPlane::bumpCacheVersion(const std::string& name,
                                     std::function<void(Result<std::string>)> done) {
-  std::shared_ptr<ControlCache> cache = cacheNamed(name);
+  std::shared_ptr<CacheInstance> cache = cacheNamed(name);
   if (!cache) {
     done(Error{"unknown cache '" + name + "'; caches: " + joinNames(settings_->caches())});
     return;

@@ -1,9 +1,8 @@
 #include "cachecar/server/proxy_settings.h"
 
-#include <netdb.h>
-
-#include <cstring>
 #include <string>
+
+#include "cachecar/server/socket_address.h"
 
 namespace cachecar::server {
 
@@ -39,19 +38,12 @@ Result<std::shared_ptr<const ProxySettings>> ProxySettings::build(
     config::Config config, const storage::Registry& registry, metrics::Registry& metrics,
     const ProxySettings* previous) {
   auto settings = std::make_shared<ProxySettings>(std::move(config));
-  const config::HostPort& app = settings->config_.upstream.address;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(app.port);
-  const int rc = getaddrinfo(app.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0 || found == nullptr) {
-    return Error{"upstream: cannot resolve '" + app.host + "': " + gai_strerror(rc)};
+  auto app = resolveAddress(settings->config_.upstream.address, /*passive=*/false);
+  if (!app.ok()) {
+    return Error{"upstream: " + app.error().message};
   }
-  std::memcpy(&settings->upstream_address_, found->ai_addr, found->ai_addrlen);
-  settings->upstream_address_len_ = found->ai_addrlen;
-  freeaddrinfo(found);
+  settings->upstream_address_ = app->storage;
+  settings->upstream_address_len_ = app->length;
   for (const auto& [name, cache] : settings->config_.caches) {
     if (previous != nullptr) {
       const auto& old_caches = previous->config_.caches;

@@ -13,51 +13,22 @@
 #include "cachecar/cache/cache_key.h"
 #include "cachecar/common/logging.h"
 #include "cachecar/server/client_connection.h"
-#include "cachecar/storage/measured_backend.h"
+#include "cachecar/server/socket_address.h"
 
 namespace cachecar::server {
 
 namespace {
 
-std::string peerAddressOf(const sockaddr* addr) {
-  char text[INET6_ADDRSTRLEN] = "unknown";
-  if (addr->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, text, sizeof(text));
-  } else if (addr->sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, text,
-              sizeof(text));
-  }
-  return text;
-}
-
-Result<std::pair<sockaddr_storage, socklen_t>> resolveListen(const config::HostPort& listen) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  addrinfo* found = nullptr;
-  const std::string port = std::to_string(listen.port);
-  const int rc = getaddrinfo(listen.host.c_str(), port.c_str(), &hints, &found);
-  if (rc != 0 || found == nullptr) {
-    return Error{"cannot resolve listen address " + listen.toString() + ": " + gai_strerror(rc)};
-  }
-  std::pair<sockaddr_storage, socklen_t> out{};
-  std::memcpy(&out.first, found->ai_addr, found->ai_addrlen);
-  out.second = found->ai_addrlen;
-  freeaddrinfo(found);
-  return out;
-}
-
 // SO_REUSEPORT lets our workers share the port, but it would also let a second cachecar on
 // the same port start silently. A plain bind first proves that nobody else holds it.
-Status checkPortFree(const sockaddr_storage& addr, socklen_t len, const std::string& text) {
-  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+Status checkPortFree(const SocketAddress& addr, const std::string& text) {
+  const int fd = ::socket(addr.storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return Error{"socket: " + std::string(std::strerror(errno))};
   }
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), len);
+  const int rc = ::bind(fd, addr.get(), addr.length);
   const int saved = errno;
   ::close(fd);
   if (rc != 0) {
@@ -85,31 +56,11 @@ Worker::Worker(unsigned index, std::shared_ptr<const ProxySettings> settings,
   pool_ = std::make_unique<upstream::UpstreamPool>(loop_, settings_->upstreamAddress(),
                                                    settings_->upstreamAddressLength(),
                                                    pool_settings);
-  caches_ = makeCaches(*settings_);
-}
-
-std::map<std::string, std::shared_ptr<CacheInstance>> Worker::makeCaches(
-    const ProxySettings& settings) {
-  std::map<std::string, std::shared_ptr<CacheInstance>> caches;
-  for (const auto& [name, runtime] : settings.caches()) {
-    auto current = caches_.find(name);
-    if (current != caches_.end() && current->second->provider == runtime.provider.get()) {
-      caches.emplace(name, current->second);  // unchanged: same store, same connection
-      continue;
-    }
-    auto instance = std::make_shared<CacheInstance>();
-    instance->settings = settings.config().caches.at(name);
-    instance->backend = storage::measureBackend(runtime.provider->createForLoop(loop_),
-                                                shared_.metrics, index_, name);
-    instance->version = runtime.version;
-    instance->provider = runtime.provider.get();
-    caches.emplace(name, std::move(instance));
-  }
-  return caches;
+  caches_ = makeCacheInstances(*settings_, {}, loop_, shared_.metrics, index_);
 }
 
 void Worker::adopt(std::shared_ptr<const ProxySettings> settings) {
-  caches_ = makeCaches(*settings);
+  caches_ = makeCacheInstances(*settings, caches_, loop_, shared_.metrics, index_);
   settings_ = std::move(settings);
 }
 
@@ -139,20 +90,19 @@ Worker::~Worker() {
 
 Status Worker::listen() {
   const config::HostPort& address = settings_->config().listen;
-  auto resolved = resolveListen(address);
+  auto resolved = resolveAddress(address, /*passive=*/true);
   if (!resolved.ok()) {
-    return resolved.error();
+    return Error{"listen: " + resolved.error().message};
   }
-  const auto& [addr, len] = resolved.value();
   if (index_ == 0) {
-    if (auto free = checkPortFree(addr, len, address.toString()); !free.ok()) {
+    if (auto free = checkPortFree(*resolved, address.toString()); !free.ok()) {
       return free.error();
     }
   }
   listener_.reset(evconnlistener_new_bind(
       loop_.base(), &Worker::onAccept, this,
       LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-      1024, reinterpret_cast<const sockaddr*>(&addr), static_cast<int>(len)));
+      1024, resolved->get(), static_cast<int>(resolved->length)));
   if (!listener_) {
     return Error{"cannot listen on " + address.toString() + ": " + std::strerror(errno)};
   }

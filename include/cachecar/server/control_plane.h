@@ -12,6 +12,7 @@
 #include "cachecar/common/result.h"
 #include "cachecar/config/config.h"
 #include "cachecar/event/event_loop.h"
+#include "cachecar/server/cache_instance.h"
 #include "cachecar/server/config_watcher.h"
 #include "cachecar/server/proxy_settings.h"
 #include "cachecar/server/upstream_probe.h"
@@ -65,23 +66,13 @@ class ControlPlane final : public admin::AdminHooks {
                         std::function<void(Result<std::string>)> done) override;
 
  private:
-  // A cache as the control loop uses it: its own backend handle and the published version.
-  struct ControlCache {
-    config::CacheSettings settings;
-    storage::BackendPtr backend;
-    std::shared_ptr<CacheVersion> version;
-    const storage::BackendProvider* provider = nullptr;
-  };
-  using ControlCaches = std::map<std::string, std::shared_ptr<ControlCache>>;
-
-  ControlCaches makeCaches(const ProxySettings& settings);
   // Reads the bump counts of `caches` and calls `done` once every store answered or failed.
-  void readVersions(const ControlCaches& caches, std::function<void()> done);
+  void readVersions(const CacheInstances& caches, std::function<void()> done);
   void pollVersions();
-  void apply(std::shared_ptr<const ProxySettings> settings, ControlCaches caches,
+  void apply(std::shared_ptr<const ProxySettings> settings, CacheInstances caches,
              std::string_view why);
   void reloadFailed(std::string_view why, const std::string& message);
-  std::shared_ptr<ControlCache> cacheNamed(const std::string& name) const;
+  std::shared_ptr<CacheInstance> cacheNamed(const std::string& name) const;
 
   event::EventLoop& loop_;
   const storage::Registry& registry_;
@@ -91,7 +82,7 @@ class ControlPlane final : public admin::AdminHooks {
   std::atomic<bool> draining_{false};
 
   std::shared_ptr<const ProxySettings> settings_;
-  ControlCaches caches_;
+  CacheInstances caches_;
   uint64_t reload_generation_ = 0;
 
   metrics::Counter& reloads_ok_;

@@ -16,7 +16,7 @@
 #include "cachecar/common/result.h"
 #include "cachecar/event/event_loop.h"
 #include "cachecar/metrics/metrics.h"
-#include "cachecar/server/cache_version.h"
+#include "cachecar/server/cache_instance.h"
 #include "cachecar/server/inflight_table.h"
 #include "cachecar/server/proxy_settings.h"
 #include "cachecar/storage/backend.h"
@@ -32,22 +32,6 @@ struct ListenerDeleter {
 using ListenerPtr = std::unique_ptr<evconnlistener, ListenerDeleter>;
 
 class AccessLog;
-
-// One configured cache as a worker uses it. Exchanges hold it by shared_ptr: a reload that
-// replaces the cache leaves the requests in flight their own.
-struct CacheInstance {
-  config::CacheSettings settings;
-  storage::BackendPtr backend;  // this worker's handle (measured)
-  std::shared_ptr<CacheVersion> version;
-  const storage::BackendProvider* provider = nullptr;  // the runtime it was made for
-
-  // The version keys are built with: settings.version plus the bumps; nullopt while the bumps
-  // are unknown (the cache is then not used).
-  std::optional<int64_t> currentVersion() const {
-    const auto bumps = version->bumps();
-    return bumps ? std::optional<int64_t>(settings.version + *bumps) : std::nullopt;
-  }
-};
 
 // State shared by all workers of one process.
 struct SharedState {
@@ -104,7 +88,6 @@ class Worker {
   static void onAccept(evconnlistener*, evutil_socket_t fd, sockaddr* addr, int len, void* arg);
   static void onAcceptError(evconnlistener*, void* arg);
   void accept(evutil_socket_t fd, const sockaddr* addr, int len);
-  std::map<std::string, std::shared_ptr<CacheInstance>> makeCaches(const ProxySettings& settings);
 
   unsigned index_;
   std::shared_ptr<const ProxySettings> settings_;
@@ -112,7 +95,7 @@ class Worker {
   event::EventLoop loop_;
   ListenerPtr listener_;
   std::unique_ptr<upstream::UpstreamPool> pool_;
-  std::map<std::string, std::shared_ptr<CacheInstance>> caches_;
+  CacheInstances caches_;
   bool draining_ = false;
   std::unordered_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   std::mt19937_64 random_{std::random_device{}()};
