@@ -114,6 +114,27 @@ TEST_F(LifecycleTest, SighupAppliesNewRoutesAndKeepsEntriesOfUnchangedCaches) {
   EXPECT_GE(origin_calls_.load(), calls_before + 2);
 }
 
+TEST_F(LifecycleTest, RequestInFlightDuringAReloadFinishesUndisturbed) {
+  const std::string path = dir_.writeFile(
+      "cachecar.yaml", configText("  - {match: /slow/, ttl: 1h}\n"));
+  ASSERT_NO_FATAL_FAILURE(startOn(path));
+  auto slow = std::async(std::launch::async, [this] { return get("/slow/1"); });
+  ASSERT_TRUE(eventually([&] { return origin_calls_.load() >= 1; }, 3s));
+  // The route of the request in flight goes away, and so does its cache.
+  std::ofstream(path) << "workers: 2\n"
+                         "caches:\n"
+                         "  default: {backend: memory, timeout: 1m, key_prefix: n}\n"
+                         "routes:\n"
+                         "  - {match: /slow/, cache: off}\n";
+  ASSERT_TRUE(proxy_->signal(SIGHUP));
+  ASSERT_TRUE(eventually([&] { return xcache("/slow/2") == "BYPASS"; }, 3s))
+      << proxy_->logText();
+  HttpResponse answer = slow.get();
+  EXPECT_EQ(answer.status, 200) << answer.describe();
+  EXPECT_EQ(answer.body, "/slow/1 #1");
+  EXPECT_EQ(answer.headerOr("X-Cache"), "MISS") << "it finished under the settings it began with";
+}
+
 TEST_F(LifecycleTest, InvalidFileKeepsTheRunningConfigurationAndIsCounted) {
   const std::string path = dir_.writeFile(
       "cachecar.yaml", configText("  - {match: /a/, ttl: 1h}\n",
