@@ -4,12 +4,16 @@
 #   2. every manifest against the Kubernetes API schema, unknown fields rejected, plus the rules
 #      the schema cannot express (scripts/k8s-schema/k8s-schema-check.mjs), with a self-test:
 #      deliberately broken copies (a misspelt field, a port given as a string, a container without
-#      an image, a memory limit below the cache's bound) must be rejected;
+#      an image, a memory limit below the cache's bound, a grace period shorter than the preStop
+#      sleep + drain_timeout, /readyz as a liveness or native-sidecar startup probe, no env for
+#      admin.token_env) must be rejected;
 #   3. the ConfigMap's cachecar YAML passes the real binary's `cachecar --check-config` (the host
 #      build and the image's binary), and an invalid edit of it fails;
 #   4. `podman kube play` of the ConfigMap + Deployment with the image built from the Dockerfile and
 #      the test origin as the app: the pod starts, cachecar reaches the app over the pod's
-#      loopback, a request through cachecar is a MISS then a HIT, and cachecar stops with exit 0.
+#      loopback, a request through cachecar is a MISS then a HIT, the Deployment's httpGet probes
+#      succeed (sent by this script: podman 4.3 cannot run them, see --play-copy), /metrics
+#      takes the bearer token from the Secret, and cachecar drains and stops with exit 0.
 #
 #   scripts/check-manifests.sh [CACHECAR_BINARY]    default: build/src/cachecar (skipped if absent;
 #                                                   the image's binary is always used)
@@ -35,6 +39,7 @@ cleanup() {
   if [ -n "$play_file" ]; then
     podman kube down "$play_file" >/dev/null 2>&1 || true
     xargs -r podman volume rm -f <"$work/configmaps" >/dev/null 2>&1 || true
+    xargs -r podman secret rm <"$work/secrets" >/dev/null 2>&1 || true
   fi
   rm -rf "$work"
 }
@@ -81,13 +86,14 @@ else
   cc_fail "schema and rules of k8s/*.yaml"
 fi
 
-# broken COPY_NAME EXPECTED_MESSAGE SED_SCRIPT: a copy of deployment.yaml edited by SED_SCRIPT
-# must be rejected with EXPECTED_MESSAGE.
+# broken COPY_NAME EXPECTED_MESSAGE SED_SCRIPT [FILE]: a copy of FILE (default deployment.yaml)
+# edited by SED_SCRIPT must be rejected with EXPECTED_MESSAGE.
 broken() {
-  local name="$1" expected="$2" script="$3" copy="$work/broken-$1.yaml"
-  sed "$script" "$k8s/deployment.yaml" >"$copy"
-  if cmp -s "$copy" "$k8s/deployment.yaml"; then
-    cc_fail "self-test $name: the edit '$script' no longer applies to k8s/deployment.yaml"
+  local name="$1" expected="$2" script="$3" file="${4:-deployment.yaml}"
+  local copy="$work/broken-$1.yaml"
+  sed "$script" "$k8s/$file" >"$copy"
+  if cmp -s "$copy" "$k8s/$file"; then
+    cc_fail "self-test $name: the edit '$script' no longer applies to k8s/$file"
     return
   fi
   if schema_check "$copy" "$k8s/configmap.yaml" >"$work/broken-$name.out" 2>&1; then
@@ -105,6 +111,17 @@ broken port-as-string 'containerPort: must be integer' \
   's/containerPort: 8080/containerPort: "8080"/'
 broken missing-image 'container "cachecar" has no image' '/image: cachecar:/d'
 broken memory-below-cache 'limits.memory: must be at least' 's/memory: 192Mi/memory: 100Mi/'
+broken grace-below-drain 'leaves no time for cachecar' \
+  's/terminationGracePeriodSeconds: 30/terminationGracePeriodSeconds: 20/'
+broken liveness-on-readyz 'livenessProbe must not use /readyz' \
+  '0,\|path: /healthz|s||path: /readyz|'
+broken startup-on-readyz 'startupProbe must not use /readyz' \
+  '0,\|path: /healthz|s||path: /readyz|' deployment-native-sidecar.yaml
+broken sidecar-grace 'leaves no time for the app' \
+  's/terminationGracePeriodSeconds: 30/terminationGracePeriodSeconds: 25/' \
+  deployment-native-sidecar.yaml
+broken token-env-missing 'admin.token_env CACHECAR_ADMIN_TOKEN is not in' \
+  's/- name: CACHECAR_ADMIN_TOKEN/- name: OTHER_TOKEN/'
 
 # ---- 3. the ConfigMap's cachecar YAML with the real binary -----------------------------------
 # In a directory of its own that the image's non-root user can read too.
@@ -171,16 +188,36 @@ image_check_config() {
 check_config "the image's binary" image_check_config
 
 # The pod as Kubernetes would run it, minus what podman 4.3 cannot do (k8s-schema-check.mjs
-# --play-copy): the Deployment's images replaced by the local builds, no pulls, one replica.
+# --play-copy): the Deployment's images replaced by the local builds, no pulls, one replica, no
+# containerPorts and no probes.
 play_file="$work/play.yaml"
-# It prints the names of the ConfigMaps, which podman 4.3 turns into named volumes that
-# `kube down` leaves behind: removed before and after, so no old content can be mounted.
+touch "$work/configmaps" "$work/secrets"
+# It prints the ConfigMaps, which podman 4.3 turns into named volumes that `kube down` leaves
+# behind (removed before and after, so no old content can be mounted), the Secrets the env
+# refers to, and the probes it left out.
 schema_check --play-copy "$play_file" \
   --image "cachecar=$image" --image "registry.example.com/shop=$origin_image" \
-  "$k8s/configmap.yaml" "$k8s/deployment.yaml" >"$work/configmaps"
+  "$k8s/configmap.yaml" "$k8s/deployment.yaml" >"$work/play-copy.out"
+awk '$1 == "configmap" { print $2 }' "$work/play-copy.out" >"$work/configmaps"
+awk '$1 == "probe"' "$work/play-copy.out" >"$work/probes"
 pod="shop-pod-0"
 podman pod rm -f "$pod" >/dev/null 2>&1 || true
 xargs -r podman volume rm -f <"$work/configmaps" >/dev/null 2>&1 || true
+
+# The admin token Secret (k8s/README.md), with a token made up for this run. podman 4.3 resolves
+# a secretKeyRef from a podman secret holding the Secret's `data` as JSON (base64 values); a
+# `kind: Secret` document in the played file does not work there (podman stores it as YAML and
+# then fails to read it back).
+token="$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')"
+while read -r _ name key; do
+  podman secret rm "$name" >/dev/null 2>&1 || true
+  printf '{"%s":"%s"}' "$key" "$(printf '%s' "$token" | base64 -w0)" |
+    podman secret create "$name" - >/dev/null
+  echo "$name" >>"$work/secrets"
+done < <(awk '$1 == "secret"' "$work/play-copy.out" | sort -u)
+cc_check "the Deployment takes the admin token from a Secret ($(paste -sd' ' "$work/secrets"))" \
+  test -s "$work/secrets"
+
 # --network none: the pod gets its own network namespace with only a loopback, which is all a
 # sidecar needs, and no port is opened on the host.
 if podman kube play --network none "$play_file" >"$work/play.out" 2>&1; then
@@ -204,9 +241,16 @@ else
   cc_fail "both containers run (app, cachecar)"
 fi
 
-in_pod() { # in_pod NAME PATH: a request to cachecar from the app container (same loopback)
+# Requests to the pod's loopback, sent from the app container (the test origin has curl).
+in_pod() { # in_pod NAME PATH: a request to cachecar's proxy port; headers to $work/NAME.h
   podman exec "$pod-app" curl -sS --max-time 5 -D "/tmp/$1.h" -o /dev/null \
     "http://127.0.0.1:8080$2" && podman exec "$pod-app" cat "/tmp/$1.h" >"$work/$1.h"
+}
+status_in_pod() { # status_in_pod URL [curl args...]: prints the HTTP status (000: no answer)
+  local url="$1"
+  shift
+  podman exec "$pod-app" curl -s --max-time 5 -o /dev/null -w '%{http_code}' "$@" "$url" ||
+    true
 }
 deadline=$((SECONDS + 20))
 until in_pod warmup /wait-for-start >/dev/null 2>&1 || [ "$SECONDS" -ge "$deadline" ]; do
@@ -220,7 +264,39 @@ cc_check "first GET /index.html in the pod is X-Cache: MISS ($first)" test "$fir
 cc_check "second GET /index.html in the pod is X-Cache: HIT ($second)" test "$second" = HIT
 podman logs "$pod-app" >"$work/app.log" 2>&1
 cc_check "the app saw /index.html once" test "$(grep -c '^GET /index.html ' "$work/app.log")" = 1
-podman logs "$pod-cachecar" >"$work/cachecar.log" 2>&1
+
+# The probes, as the kubelet would send them: GET on the container's port, success for a status
+# from 200 to 399, retried until they pass (the kubelet retries every periodSeconds) or 20 s.
+# From the pod's loopback instead of the pod's IP (the pod has no other address here), which
+# the admin listener on 0.0.0.0 answers alike.
+cc_check "the Deployment has httpGet probes for cachecar" grep -q ' http ' "$work/probes"
+while read -r _ container probe handler port path; do
+  if [ "$handler" != http ]; then
+    cc_fail "$container $probe: a $handler probe, which this check cannot send"
+    continue
+  fi
+  deadline=$((SECONDS + 20))
+  code="$(status_in_pod "http://127.0.0.1:$port$path")"
+  until [[ "$code" == [23]?? ]] || [ "$SECONDS" -ge "$deadline" ]; do
+    sleep 0.5
+    code="$(status_in_pod "http://127.0.0.1:$port$path")"
+  done
+  cc_check "$container $probe: GET :$port$path answers $code (sent from inside the pod)" \
+    cc_matches "$code" '[23]??'
+done <"$work/probes"
+
+# /metrics with the Secret's token: refused without it (even from the pod's loopback, as a token
+# is set), served with it.
+metrics="http://127.0.0.1:9901/metrics"
+code="$(status_in_pod "$metrics")"
+cc_check "GET /metrics without the token: 401 ($code)" test "$code" = 401
+code="$(status_in_pod "$metrics" -H "Authorization: Bearer $token")"
+cc_check "GET /metrics with the Secret's token: 200 ($code)" test "$code" = 200
+podman exec "$pod-app" curl -s --max-time 5 -H "Authorization: Bearer $token" "$metrics" \
+  >"$work/metrics.txt" 2>&1 || true
+cc_check "/metrics is Prometheus text with cachecar_ metrics" \
+  grep -q '^cachecar_[a-z_]*[{ ]' "$work/metrics.txt"
+
 podman exec "$pod-cachecar" cat /etc/cachecar/cachecar.yaml >"$work/mounted.yaml" 2>&1 || true
 cc_check "cachecar runs with the ConfigMap's cachecar.yaml mounted at /etc/cachecar" \
   cmp -s "$work/mounted.yaml" "$conf_dir/cachecar.yaml"
@@ -233,9 +309,14 @@ caps="$(podman exec "$pod-cachecar" grep -E '^Cap(Eff|Prm|Bnd):' /proc/1/status 
 cc_check "cachecar runs without any capability ($caps)" \
   cc_matches "$caps" 'CapPrm: 0000000000000000 CapEff: 0000000000000000 CapBnd: 0000000000000000 '
 
-podman pod stop -t 10 "$pod" >/dev/null 2>&1
+# podman 4.3 runs no preStop hook and ignores terminationGracePeriodSeconds: the stop timeout is
+# the grace period less cachecar's preStop sleep (30 - 5 s in deployment.yaml).
+podman pod stop -t 25 "$pod" >/dev/null 2>&1
 exit_code="$(podman inspect --format '{{.State.ExitCode}}' "$pod-cachecar")"
 cc_check "pod stop: cachecar exits 0 on SIGTERM (exit $exit_code)" test "$exit_code" = 0
+podman logs "$pod-cachecar" >"$work/cachecar.log" 2>&1
+cc_check "and drains first (log: $(grep -m1 -o 'drained.*' "$work/cachecar.log" || echo none))" \
+  grep -q 'drained' "$work/cachecar.log"
 if [ "$cc_failures" -ne 0 ]; then
   echo "-- cachecar log:"
   tail -30 "$work/cachecar.log"

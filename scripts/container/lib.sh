@@ -138,7 +138,7 @@ cc_make_base_tar() {
     return
   fi
   mkdir -p "$cc_cache"
-  local dir="$cc_cache/rootfs.tmp"
+  local dir="$cc_cache/rootfs.tmp" t0=$SECONDS
   rm -rf "$dir"
   cc_log "debootstrap --variant=minbase bookworm (once; cached in $cc_base_tar)"
   debootstrap --variant=minbase bookworm "$dir" "$cc_mirror" >"$cc_cache/debootstrap.log" 2>&1 ||
@@ -195,6 +195,7 @@ EOF
   tar --numeric-owner -C "$dir" -cf "$cc_base_tar.tmp" .
   mv "$cc_base_tar.tmp" "$cc_base_tar"
   rm -rf "$dir"
+  cc_log "base image tar made in $((SECONDS - t0)) s"
   # A new base means new image IDs: drop the image built on the old one.
   podman rmi -f "$cc_base_image" >/dev/null 2>&1 || true
 }
@@ -240,19 +241,30 @@ cc_build() {
 # (tests/container/origin), then drops the layers that no tagged image uses any more. The build
 # stage is tagged too, so that this keeps its cached layers (the build dependencies) and drops
 # only those of older sources (with vfs every layer is a full copy: about 0.5 GB here).
+#
+# On a cold machine the compile dominates and leaves the network idle: the origin image (mostly
+# apt-get downloads) builds meanwhile, and --jobs 2 runs the runtime stage's apt-get beside the
+# build stage. Once cached, each build takes seconds.
 cc_build_images() {
-  local logs="$1" what
-  for what in build-stage cachecar origin; do
-    case "$what" in
-      build-stage) set -- "$cc_build_stage_image" "$cc_root" --target build ;;
-      cachecar) set -- "$cc_image" "$cc_root" ;;
-      origin) set -- "$cc_origin_image" "$cc_root/tests/container/origin" ;;
-    esac
-    if ! cc_build "$@" >"$logs/build-$what.log" 2>&1; then
-      tail -40 "$logs/build-$what.log"
-      cc_die "podman build of $1 (log above)"
-    fi
-  done
+  local logs="$1" t0=$SECONDS origin_pid
+  cc_build "$cc_origin_image" "$cc_root/tests/container/origin" >"$logs/build-origin.log" 2>&1 &
+  origin_pid=$!
+  if ! cc_build "$cc_image" "$cc_root" --jobs 2 >"$logs/build-cachecar.log" 2>&1; then
+    wait "$origin_pid" || true
+    tail -40 "$logs/build-cachecar.log"
+    cc_die "podman build of $cc_image (log above)"
+  fi
+  cc_log "built $cc_image in $((SECONDS - t0)) s"
+  if ! wait "$origin_pid"; then
+    tail -40 "$logs/build-origin.log"
+    cc_die "podman build of $cc_origin_image (log above)"
+  fi
+  # Every layer is cached by now: this only tags the build stage.
+  if ! cc_build "$cc_build_stage_image" "$cc_root" --target build >"$logs/build-stage.log" 2>&1
+  then
+    tail -40 "$logs/build-stage.log"
+    cc_die "podman build of $cc_build_stage_image (log above)"
+  fi
   podman image prune -f >/dev/null
 }
 

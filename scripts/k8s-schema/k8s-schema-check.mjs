@@ -11,8 +11,10 @@
 //       Writes the cachecar.yaml key of the ConfigMap to OUT (for cachecar --check-config).
 //   node k8s-schema-check.mjs --play-copy OUT [--image NAME=IMAGE]... FILE...
 //       Writes the documents of FILEs to OUT for `podman kube play`: images renamed, pulls off
-//       (imagePullPolicy: Never), one replica, no ports or probes (see playCopy). Prints the
-//       names of the ConfigMaps.
+//       (imagePullPolicy: Never), one replica, no ports or probes (see playCopy). Prints one
+//       line per ConfigMap (`configmap NAME`), Secret key used in an env (`secret NAME KEY`)
+//       and probe left out (`probe CONTAINER KIND http PORT PATH`, or the probe's handler
+//       instead of `http` when it is not an httpGet).
 //
 // The packages are installed next to a copy of this file (outside the repository), hence the bare
 // imports.
@@ -192,6 +194,27 @@ function cachecarSize(s) {
   }
   const unit = (m[2] ?? "B").charAt(0);
   return Number(m[1]) * ({ B: 1, K: 1024, M: kMiB, G: 1024 * kMiB })[unit];
+}
+
+/** A cachecar duration ("250ms", "15s", "5m", "2h", "1d"; a bare number is seconds) in ms, or NaN. */
+function cachecarDurationMs(d) {
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)?$/.exec(String(d ?? "").trim());
+  return m ? Number(m[1]) * ({ ms: 1, s: 1e3, m: 60e3, h: 3600e3, d: 86400e3 })[m[2] ?? "s"]
+           : NaN;
+}
+
+/** Seconds a container's preStop hook sleeps: `sleep N` in an exec hook or the sleep action. */
+function preStopSleepSeconds(container) {
+  const hook = container.lifecycle?.preStop;
+  if (typeof hook?.sleep?.seconds === "number") {
+    return hook.sleep.seconds;
+  }
+  const cmd = hook?.exec?.command ?? [];
+  if (cmd.length === 2 && /^(\/usr)?(\/bin\/)?sleep$/.test(cmd[0])) {
+    const n = /^([0-9]+(?:\.[0-9]+)?)s?$/.exec(String(cmd[1]));
+    return n ? Number(n[1]) : 0;
+  }
+  return 0;
 }
 
 function podTemplates(entry) {
@@ -376,6 +399,46 @@ function checkCachecarContainer(entry, podSpec, c, cPath, volumes, all, errors) 
              `admin.listen ${adminListen} must be 0.0.0.0:${adminPort} for the kubelet's probes`);
     }
   }
+  // /readyz also fails while the app is unreachable: as a liveness probe it would restart
+  // cachecar for the app's outage, and as a native sidecar's startup probe it would wait
+  // forever for an app that only starts after it.
+  const sidecar = c.restartPolicy === "Always";
+  for (const probe of sidecar ? ["livenessProbe", "startupProbe"] : ["livenessProbe"]) {
+    if (/^\/readyz\b/.test(String(c[probe]?.httpGet?.path ?? ""))) {
+      report(errors, entry, [...cPath, probe, "httpGet", "path"],
+             `${probe} must not use /readyz, which fails while the app is unreachable` +
+             (probe === "startupProbe" ? " (the app starts only after this probe passes)"
+                                       : " (use /healthz)"));
+    }
+  }
+  // The token variable the config names must come from the container's env (a Secret).
+  const tokenEnv = config.admin?.token_env;
+  if (tokenEnv !== undefined && !(c.env ?? []).some((e) => e.name === tokenEnv)) {
+    report(errors, entry, [...cPath, "env"],
+           `admin.token_env ${tokenEnv} is not in cachecar's env (give it from a Secret)`);
+  }
+  // Shutdown: the preStop sleep and the drain (and, for a native sidecar, the regular
+  // containers' preStop sleeps, as it is stopped after them) within the grace period, with a
+  // second to spare for the exit itself.
+  const drainMs = config.drain_timeout === undefined ? 10e3
+                                                     : cachecarDurationMs(config.drain_timeout);
+  const grace = podSpec.terminationGracePeriodSeconds ?? 30;
+  const before = sidecar ? Math.max(0, ...(podSpec.containers ?? []).map(preStopSleepSeconds))
+                         : 0;
+  const own = preStopSleepSeconds(c);
+  if (Number.isNaN(drainMs)) {
+    report(errors, cm, ["data", "cachecar.yaml"],
+           `drain_timeout ${config.drain_timeout} is not a duration`);
+  } else if (before + own + drainMs / 1e3 + 1 > grace) {
+    const parts = [...(sidecar ? [`the app's preStop sleep (${before} s)`] : []),
+                   ...(own > 0 ? [`cachecar's preStop sleep (${own} s)`] : []),
+                   `drain_timeout (${config.drain_timeout ?? "10s, the default"})`];
+    const gracePath = podSpec.terminationGracePeriodSeconds === undefined
+      ? cPath.slice(0, -2) : [...cPath.slice(0, -2), "terminationGracePeriodSeconds"];
+    report(errors, entry, gracePath,
+           `terminationGracePeriodSeconds ${grace} leaves no time for ${parts.join(" + ")} ` +
+           `+ 1 s to exit`);
+  }
 }
 
 function checkService(entry, all, errors) {
@@ -477,6 +540,7 @@ function playCopy(out, renames, files) {
     console.error(errors.join("\n"));
     return 1;
   }
+  const lines = [];
   for (const obj of docs) {
     if (obj.kind === "Deployment") {
       obj.spec.replicas = 1;
@@ -486,21 +550,40 @@ function playCopy(out, renames, files) {
           c.image = to;
         }
         c.imagePullPolicy = "Never";
+        for (const e of c.env ?? []) {
+          const ref = e.valueFrom?.secretKeyRef;
+          if (ref) {
+            lines.push(`secret ${ref.name} ${ref.key}`);
+          }
+        }
+        // podman 4.3 turns a liveness probe into a healthcheck command (`curl -f
+        // http://localhost:PORT/PATH`, with port 0 for a named port) that needs curl inside the
+        // container (the cachecar image has none) and systemd timers to run; it ignores
+        // readiness and startup probes. So the probes are left out here and listed for
+        // check-manifests.sh, which sends the same requests from inside the pod.
+        for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
+          const get = c[probe]?.httpGet;
+          if (get) {
+            const port = typeof get.port === "number" ? get.port
+              : (c.ports ?? []).find((p) => p.name === get.port)?.containerPort;
+            lines.push(`probe ${c.name} ${probe} http ${port} ${get.path ?? "/"}`);
+          } else if (c[probe]) {
+            const handler = ["exec", "tcpSocket", "grpc"].find((k) => c[probe][k]) ?? "unknown";
+            lines.push(`probe ${c.name} ${probe} ${handler} - -`);
+          }
+          delete c[probe];
+        }
         // podman 4.3 publishes every containerPort on the host (refused with --network none,
         // on every host interface with a bridge): the pod is reached with `podman exec` instead.
         delete c.ports;
-        // podman 4.3 turns probes into healthchecks run by systemd timers, with curl inside the
-        // container (the cachecar image has none), and ignores readiness: nothing to test here.
-        for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
-          delete c[probe];
-        }
       }
     }
   }
   fs.writeFileSync(out, docs.map((d) => YAML.stringify(d)).join("---\n"));
   for (const obj of docs.filter((d) => d.kind === "ConfigMap")) {
-    console.log(obj.metadata.name);
+    lines.unshift(`configmap ${obj.metadata.name}`);
   }
+  console.log(lines.join("\n"));
   return 0;
 }
 
