@@ -20,6 +20,7 @@
 #include "cachecar/common/logging.h"
 #include "cachecar/http/message.h"
 #include "cachecar/http/parser.h"
+#include "cachecar/server/accepted_socket.h"
 #include "cachecar/server/socket_address.h"
 #include "cachecar/upstream/upstream_pool.h"
 
@@ -569,18 +570,13 @@ void AdminServer::accept(evutil_socket_t fd, const sockaddr* addr) {
         "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
         "Content-Length: 27\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n"
         "too many admin connections\n";
-    const ssize_t ignored = ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)ignored;
-    evutil_closesocket(fd);
+    server::refuseAccepted(fd, kBusy);
     log(LogLevel::kWarn, "admin: refused a connection from ", server::peerAddressOf(addr), ": ",
         connections_.size(), " open already");
     return;
   }
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  upstream::BufferEventPtr bev(bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  upstream::BufferEventPtr bev = server::adoptAccepted(loop_.base(), fd);
   if (!bev) {
-    evutil_closesocket(fd);
     return;
   }
   const bool loopback = !peers_remote_for_test_ && isLoopbackPeer(addr);

@@ -12,6 +12,7 @@
 
 #include "cachecar/cache/cache_key.h"
 #include "cachecar/common/logging.h"
+#include "cachecar/server/accepted_socket.h"
 #include "cachecar/server/client_connection.h"
 #include "cachecar/server/socket_address.h"
 
@@ -153,16 +154,11 @@ void Worker::accept(evutil_socket_t fd, const sockaddr* addr, int) {
     static constexpr std::string_view kBusy =
         "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 21\r\nConnection: close\r\n\r\n"
         "too many connections\n";
-    ssize_t ignored = ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)ignored;
-    evutil_closesocket(fd);
+    refuseAccepted(fd, kBusy);
     return;
   }
-  const int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  upstream::BufferEventPtr bev(bufferevent_socket_new(loop_.base(), fd, BEV_OPT_CLOSE_ON_FREE));
+  upstream::BufferEventPtr bev = adoptAccepted(loop_.base(), fd);
   if (!bev) {
-    evutil_closesocket(fd);
     return;
   }
   shared_.open_connections.fetch_add(1, std::memory_order_relaxed);
