@@ -189,7 +189,7 @@ void ProxyExchange::onLookup(storage::GetResult result) {
     return;
   }
   cache::DecodeError error = cache::DecodeError::kNone;
-  auto view = cache::decodeEntry(*result.blob, !cache_->backend->inProcess(), &error);
+  auto view = cache::decodeEntry(result.blob->view(), !cache_->backend->inProcess(), &error);
   if (!view) {
     log(LogLevel::kWarn, "cache ", cache_->settings.name, ": dropping unreadable entry ",
         lookup_key_, " (", cache::toString(error), ")");
@@ -789,7 +789,7 @@ storage::Blob ProxyExchange::storeEntry(const std::string& key, std::string blob
   if (completes_lease) {
     *lease = std::move(lease_);
   }
-  auto blob = std::make_shared<const std::string>(std::move(blob_bytes));
+  auto blob = storage::makeBlob(std::move(blob_bytes));
   cache_->backend->set(key, blob, ttl, [lease](storage::StorageStatus status) {
     lease->complete(status == storage::StorageStatus::kOk ? FetchOutcome::kStored
                                                           : FetchOutcome::kNotStored);
@@ -816,7 +816,7 @@ std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
   if (!blob) {
     return std::nullopt;
   }
-  auto view = cache::decodeEntry(*blob, false);
+  auto view = cache::decodeEntry(blob->view(), false);
   if (!view) {
     return std::nullopt;
   }

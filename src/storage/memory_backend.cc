@@ -1,5 +1,7 @@
 #include "cachecar/storage/memory_backend.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <bit>
 #include <functional>
@@ -57,9 +59,11 @@ struct MemoryStore::Shard {
     lru.erase(node);
   }
 
-  void evictOverflow() {
+  // The evicted values go to `released`, to be freed after the lock.
+  void evictOverflow(std::vector<Blob>& released) {
     // The newest entry is at the front and fits alone (set() checked), so it survives.
     while ((index.size() > max_entries || bytes > max_bytes) && lru.size() > 1) {
+      released.push_back(std::move(lru.back().value));
       erase(index.find(lru.back().key));
       ++evictions;
     }
@@ -75,8 +79,18 @@ struct MemoryStore::Shard {
   uint64_t max_bytes = 0;
 };
 
+uint64_t defaultMaxSealedFiles() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return 1024;
+  }
+  return static_cast<uint64_t>(limit.rlim_cur) / 8;
+}
+
 MemoryStore::MemoryStore(const MemoryStoreOptions& options)
     : max_object_bytes_(options.max_object_bytes),
+      sealed_min_bytes_(options.sealed_min_bytes),
+      sealed_files_(std::make_shared<SealedFileBudget>(options.max_sealed_files)),
       shard_count_(chooseShardCount(options)),
       shard_shift_(static_cast<unsigned>(64 - std::countr_zero(shard_count_))),
       shards_(std::make_unique<Shard[]>(shard_count_)) {
@@ -140,14 +154,19 @@ StorageStatus MemoryStore::set(const std::string& key, Blob value, std::chrono::
   if (cost > shard.max_bytes) {
     return StorageStatus::kTooLarge;
   }
+  if (value->size() >= sealed_min_bytes_ && value->sealedFile() < 0) {
+    if (auto sealed = StoredBytes::sealedCopy(value->view(), sealed_files_)) {
+      value = std::move(sealed);
+    }
+  }
 
-  Blob replaced;  // released after the lock
+  std::vector<Blob> released;  // the replaced and evicted values, freed after the lock
   std::lock_guard<std::mutex> lock(shard.mutex);
   auto it = shard.index.find(std::string_view(key));
   if (it != shard.index.end()) {
     Shard::Lru::iterator node = it->second;
     shard.bytes = shard.bytes - node->cost + cost;
-    replaced = std::exchange(node->value, std::move(value));
+    released.push_back(std::exchange(node->value, std::move(value)));
     node->expires = expires;
     node->cost = cost;
     shard.lru.splice(shard.lru.begin(), shard.lru, node);
@@ -156,7 +175,7 @@ StorageStatus MemoryStore::set(const std::string& key, Blob value, std::chrono::
     shard.index.emplace(std::string_view(shard.lru.front().key), shard.lru.begin());
     shard.bytes += cost;
   }
-  shard.evictOverflow();
+  shard.evictOverflow(released);
   return StorageStatus::kOk;
 }
 
@@ -247,6 +266,7 @@ Result<BackendProviderPtr> MemoryProvider::create(const config::CacheSettings& s
   options.max_entries = settings.max_entries;
   options.max_bytes = settings.max_bytes;
   options.max_object_bytes = settings.max_object_bytes;
+  options.max_sealed_files = defaultMaxSealedFiles();
   return BackendProviderPtr(std::make_shared<MemoryProvider>(options));
 }
 

@@ -61,7 +61,7 @@ void RedisBackend::get(const std::string& key, GetCallback cb) {
     switch (reply.type()) {
       case ReplyView::Type::kString:
         // The one copy on this path: hiredis frees its reply when this callback returns.
-        cb(GetResult{StorageStatus::kOk, std::make_shared<const std::string>(reply.str())});
+        cb(GetResult{StorageStatus::kOk, makeBlob(std::string(reply.str()))});
         return;
       case ReplyView::Type::kNil:
         cb(GetResult{StorageStatus::kNotFound, nullptr});
@@ -89,7 +89,7 @@ void RedisBackend::set(const std::string& key, Blob value, std::chrono::millisec
     return;
   }
   const std::string px = std::to_string(std::min(ttl, kMaxTtl).count());
-  client_.command({"SET", key, *value, "PX", px}, doneCallback(std::move(cb)));
+  client_.command({"SET", key, value->view(), "PX", px}, doneCallback(std::move(cb)));
 }
 
 void RedisBackend::remove(const std::string& key, DoneCallback cb) {

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <ostream>
@@ -24,8 +27,6 @@ using std::chrono::milliseconds;
 using Clock = MemoryStore::Clock;
 
 constexpr milliseconds kLongTtl = std::chrono::minutes(10);
-
-Blob makeBlob(std::string bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 
 MemoryStoreOptions smallOptions(uint64_t max_entries, uint64_t max_bytes = 1ull << 20,
                                 uint64_t max_object_bytes = 64ull << 10) {
@@ -74,7 +75,7 @@ TEST(MemoryStoreTest, OverwriteCountsAsUse) {
   ASSERT_EQ(store.set("d", makeBlob("d"), kLongTtl), StorageStatus::kOk);
   EXPECT_FALSE(has(store, "b"));
   ASSERT_TRUE(has(store, "a"));
-  EXPECT_EQ(*store.get("a").blob, "new");
+  EXPECT_EQ(store.get("a").blob->view(), "new");
   EXPECT_EQ(store.stats().entries, 3u);
 }
 
@@ -156,7 +157,7 @@ TEST(MemoryStoreTest, RefusesWhatCannotFitAndKeepsTheOlderValue) {
   // Over max_object_bytes.
   EXPECT_EQ(store.set("k", makeBlob(std::string(5001, 'x')), kLongTtl), StorageStatus::kTooLarge);
   ASSERT_TRUE(has(store, "k"));
-  EXPECT_EQ(*store.get("k").blob, "old");
+  EXPECT_EQ(store.get("k").blob->view(), "old");
   EXPECT_EQ(store.stats().entries, 1u);
 }
 
@@ -187,6 +188,74 @@ TEST(MemoryStoreTest, HitSharesTheStoredBytes) {
   // A reader keeps its bytes even when the entry goes away.
   EXPECT_TRUE(store.remove("k"));
   EXPECT_EQ(first.blob->size(), 4096u);
+}
+
+MemoryStoreOptions sealingOptions(uint64_t max_sealed_files) {
+  MemoryStoreOptions options = smallOptions(100);
+  options.sealed_min_bytes = 1024;
+  options.max_sealed_files = max_sealed_files;
+  return options;
+}
+
+bool isOpen(int fd) { return ::fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
+
+TEST(MemoryStoreTest, LargeValuesMoveIntoSealedFiles) {
+  MemoryStore store(sealingOptions(4));
+  const std::string large(1024, 'L');
+  ASSERT_EQ(store.set("large", makeBlob(large), kLongTtl), StorageStatus::kOk);
+  ASSERT_EQ(store.set("small", makeBlob(std::string(1023, 's')), kLongTtl), StorageStatus::kOk);
+  GetResult hit = store.get("large");
+  ASSERT_EQ(hit.status, StorageStatus::kOk);
+  EXPECT_GE(hit.blob->sealedFile(), 0);
+  EXPECT_EQ(hit.blob->view(), large);
+  EXPECT_EQ(store.get("large").blob.get(), hit.blob.get());  // hits share the sealed copy
+  EXPECT_EQ(store.get("small").blob->sealedFile(), -1);
+  // Sealing changes where the bytes live, not what they cost.
+  EXPECT_EQ(store.stats().bytes,
+            MemoryStore::entryCost(5, 1024) + MemoryStore::entryCost(5, 1023));
+}
+
+TEST(MemoryStoreTest, PastTheFileBudgetValuesStayInOrdinaryMemory) {
+  MemoryStore store(sealingOptions(2));
+  for (const char* key : {"a", "b", "c"}) {
+    ASSERT_EQ(store.set(key, makeBlob(std::string(2000, key[0])), kLongTtl), StorageStatus::kOk);
+  }
+  EXPECT_GE(store.get("a").blob->sealedFile(), 0);
+  EXPECT_GE(store.get("b").blob->sealedFile(), 0);
+  GetResult c = store.get("c");
+  EXPECT_EQ(c.blob->sealedFile(), -1);
+  EXPECT_EQ(c.blob->view(), std::string(2000, 'c'));
+
+  // Dropping a sealed entry gives its file back to the budget.
+  EXPECT_TRUE(store.remove("a"));
+  ASSERT_EQ(store.set("d", makeBlob(std::string(2000, 'd')), kLongTtl), StorageStatus::kOk);
+  EXPECT_GE(store.get("d").blob->sealedFile(), 0);
+}
+
+TEST(MemoryStoreTest, ASealedFileClosesWithItsLastReader) {
+  MemoryStore store(sealingOptions(4));
+  ASSERT_EQ(store.set("k", makeBlob(std::string(4096, 'k')), kLongTtl), StorageStatus::kOk);
+  GetResult reader = store.get("k");
+  const int fd = reader.blob->sealedFile();
+  ASSERT_GE(fd, 0);
+  // Replaced: the store lets go, the reader (a response being sent) still has its bytes.
+  ASSERT_EQ(store.set("k", makeBlob(std::string(4096, 'n')), kLongTtl), StorageStatus::kOk);
+  EXPECT_TRUE(isOpen(fd));
+  EXPECT_EQ(reader.blob->view(), std::string(4096, 'k'));
+  EXPECT_EQ(store.get("k").blob->view(), std::string(4096, 'n'));
+  reader.blob.reset();
+  EXPECT_FALSE(isOpen(fd));
+
+  // Evicted by the bounds, with no reader: closed at once.
+  MemoryStoreOptions tiny = sealingOptions(4);
+  tiny.max_entries = 1;
+  MemoryStore one(tiny);
+  ASSERT_EQ(one.set("x", makeBlob(std::string(4096, 'x')), kLongTtl), StorageStatus::kOk);
+  const int evicted_fd = one.get("x").blob->sealedFile();
+  ASSERT_GE(evicted_fd, 0);
+  ASSERT_EQ(one.set("y", makeBlob("y"), kLongTtl), StorageStatus::kOk);
+  EXPECT_FALSE(has(one, "x"));
+  EXPECT_FALSE(isOpen(evicted_fd));
 }
 
 TEST(MemoryStoreTest, StatsFollowRemoveAndClearPrefix) {
@@ -282,7 +351,7 @@ std::string valueFor(const std::string& key, int variant) {
          std::string(static_cast<size_t>(16 + variant % 48), static_cast<char>('a' + variant % 26));
 }
 
-bool valueMatches(const std::string& key, const std::string& value) {
+bool valueMatches(const std::string& key, std::string_view value) {
   return value.size() > key.size() + 1 && value.compare(0, key.size() + 1, key + "|") == 0;
 }
 
@@ -315,7 +384,7 @@ void hammer(const std::shared_ptr<MemoryStore>& store, int seed, std::atomic<int
         backend.get(key, [&](GetResult result) {
           if (result.status == StorageStatus::kOk) {
             ++hits;
-            if (!result.blob || !valueMatches(key, *result.blob)) {
+            if (!result.blob || !valueMatches(key, result.blob->view())) {
               ++bad;
             }
           } else if (result.status != StorageStatus::kNotFound) {
@@ -363,6 +432,23 @@ TEST(MemoryProviderTest, RejectsZeroBounds) {
   settings.max_bytes = 1;
   settings.max_object_bytes = 0;
   EXPECT_FALSE(MemoryProvider::create(settings).ok());
+}
+
+TEST(MemoryProviderTest, SealsLargeValuesWithinTheDescriptorLimit) {
+  EXPECT_GT(defaultMaxSealedFiles(), 0u);
+  config::CacheSettings settings;
+  settings.name = "local";
+  Result<BackendProviderPtr> provider = MemoryProvider::create(settings);
+  ASSERT_TRUE(provider.ok());
+  event::EventLoop loop;
+  BackendPtr backend = provider.value()->createForLoop(loop);
+  const std::string page(256 << 10, 'p');
+  backend->set("page", makeBlob(page), kLongTtl, [](StorageStatus) {});
+  Blob seen;
+  backend->get("page", [&](GetResult result) { seen = result.blob; });
+  ASSERT_NE(seen, nullptr);
+  EXPECT_GE(seen->sealedFile(), 0);
+  EXPECT_EQ(seen->view(), page);
 }
 
 TEST(MemoryProviderTest, HandlesShareOneStore) {

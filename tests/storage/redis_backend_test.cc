@@ -38,7 +38,6 @@ using Clock = std::chrono::steady_clock;
 constexpr milliseconds kLongTtl = std::chrono::minutes(5);
 constexpr uint64_t kMaxObjectBytes = 1ull << 20;
 
-Blob makeBlob(std::string bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 
 RedisClientOptions optionsFor(uint16_t port, int db = 0) {
   RedisClientOptions options;
@@ -240,7 +239,7 @@ TEST_F(RedisBackendTest, PausedRedisTimesOutAtCommandTimeoutWithoutBlocking) {
   server_.resume();
   GetResult after = getSync(*backend, "k");
   ASSERT_EQ(after.status, StorageStatus::kOk);
-  EXPECT_EQ(*after.blob, "v");
+  EXPECT_EQ(after.blob->view(), "v");
 }
 
 TEST_F(RedisBackendTest, LateReplyAfterTimeoutIsIgnored) {
@@ -264,7 +263,7 @@ TEST_F(RedisBackendTest, LateReplyAfterTimeoutIsIgnored) {
   // The next command must get its own reply, not the late one for "a".
   GetResult b = getSync(*backend, "b");
   ASSERT_EQ(b.status, StorageStatus::kOk);
-  EXPECT_EQ(*b.blob, "value-b");
+  EXPECT_EQ(b.blob->view(), "value-b");
   EXPECT_EQ(timed_out.calls, 1);
   EXPECT_EQ(backend->client().stats().late_replies, 1u);
   EXPECT_EQ(backend->client().pendingCountForTest(), 0u);
@@ -359,7 +358,7 @@ TEST_F(RedisBackendTest, KilledRedisFailsThenReconnectsAfterRestart) {
   ASSERT_TRUE(reconnected) << toString(status);
   GetResult up = getSync(*backend, "k");
   ASSERT_EQ(up.status, StorageStatus::kOk);
-  EXPECT_EQ(*up.blob, "after");
+  EXPECT_EQ(up.blob->view(), "after");
   EXPECT_EQ(server_.get("k"), "after");
   EXPECT_GE(backend->client().stats().connects, 2u);
 }
@@ -439,7 +438,7 @@ TEST_F(RedisBackendTest, UsesTheDatabaseFromTheLocation) {
   ASSERT_EQ(setSync(*in_db3, "k", "three"), StorageStatus::kOk);
   GetResult seen = getSync(*in_db3, "k");
   ASSERT_EQ(seen.status, StorageStatus::kOk);
-  EXPECT_EQ(*seen.blob, "three");
+  EXPECT_EQ(seen.blob->view(), "three");
   EXPECT_EQ(getSync(*in_db0, "k").status, StorageStatus::kNotFound);
   EXPECT_EQ(server_.dbSize(), 0);  // the helper talks to database 0
 }
@@ -505,7 +504,7 @@ TEST_F(RedisBackendTest, TwoBackendsOnTwoLoopThreadsShareEntries) {
   });
   reader.join();
   ASSERT_EQ(seen.status, StorageStatus::kOk);
-  EXPECT_EQ(*seen.blob, "from-writer");
+  EXPECT_EQ(seen.blob->view(), "from-writer");
 }
 
 }  // namespace

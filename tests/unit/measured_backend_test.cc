@@ -36,7 +36,6 @@ const std::vector<std::string> kResults = {"ok",      "not_found", "unavailable"
                                            "timeout", "too_large", "error"};
 const std::vector<std::string> kOps = {"get", "set", "remove", "clear", "add_to_counter"};
 
-Blob makeBlob(std::string bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
 
 template <typename T>
 struct Outcome {
@@ -125,7 +124,7 @@ TEST_F(MeasuredMemoryBackendTest, CountsEachOperationByResult) {
 
   const GetResult hit = getSync("k");
   ASSERT_EQ(hit.status, StorageStatus::kOk);
-  EXPECT_EQ(*hit.blob, "value");  // the result passes through untouched
+  EXPECT_EQ(hit.blob->view(), "value");  // the result passes through untouched
   EXPECT_EQ(series_.ops("get", "ok"), 1u);
   EXPECT_EQ(series_.ops("get", "not_found"), 1u);
 

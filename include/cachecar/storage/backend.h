@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "cachecar/storage/stored_bytes.h"
+
 namespace cachecar::storage {
 
 enum class StorageStatus : uint8_t {
@@ -18,10 +20,6 @@ enum class StorageStatus : uint8_t {
   kError,        // the backend answered with an error
 };
 std::string_view toString(StorageStatus status);
-
-// A stored value: opaque bytes (an encoded cache entry), immutable and shared by reference, so
-// a hit hands the same bytes to every client without copying them.
-using Blob = std::shared_ptr<const std::string>;
 
 struct GetResult {
   StorageStatus status;

@@ -20,7 +20,15 @@ struct MemoryStoreOptions {
   uint64_t max_entries = 10000;
   uint64_t max_bytes = 256ull << 20;
   uint64_t max_object_bytes = 8ull << 20;
+  // Values of at least this many bytes are kept in sealed files (see StoredBytes), at most
+  // max_sealed_files at once; the rest stay in ordinary memory. 0 files: never.
+  uint64_t sealed_min_bytes = 64ull << 10;
+  uint64_t max_sealed_files = 0;
 };
+
+// How many sealed files one memory store may hold by default: an eighth of the descriptors the
+// process may open (several caches, the connections and the Redis links need the rest).
+uint64_t defaultMaxSealedFiles();
 
 // The in-process store behind the "memory" backend (Django's LocMemCache): one per configured
 // cache, shared by every worker thread, so an entry stored by one worker is a hit on all.
@@ -32,6 +40,9 @@ struct MemoryStoreOptions {
 // hot path. The price is that eviction is LRU per shard, not globally. Small stores get fewer
 // shards (down to one, an exact LRU) so that every shard keeps a useful share: at least
 // kMinEntriesPerShard entries and room for two of the largest allowed objects.
+//
+// Large values move into sealed files when stored (StoredBytes::sealedCopy), so that hits send
+// them by reference; a value the system will not seal is kept as it came.
 //
 // The byte bound counts what an entry really costs: key bytes + value bytes + kEntryOverhead
 // (list node, index node, shared_ptr control block). Expired entries (TTL deadline on the
@@ -87,6 +98,8 @@ class MemoryStore {
   std::mutex counters_mutex_;
   std::map<std::string, int64_t, std::less<>> counters_;
   uint64_t max_object_bytes_;
+  uint64_t sealed_min_bytes_;
+  std::shared_ptr<SealedFileBudget> sealed_files_;
   size_t shard_count_;
   unsigned shard_shift_;  // shard = hash >> shard_shift_ (top bits; the index uses the low ones)
   std::unique_ptr<Shard[]> shards_;
