@@ -1,5 +1,6 @@
 // cachecar: a caching reverse proxy for any web app.
 #include <getopt.h>
+#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -123,6 +124,22 @@ cachecar::Result<cachecar::config::Config> buildConfig(const Options& options) {
   return config;
 }
 
+// Every connection holds a descriptor (two when it goes to the app), and so does every large
+// memory-cache entry (its sealed file): take all the descriptors the system allows, since the
+// soft limit is often a historical 1024 far below the hard one.
+void raiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) {
+    return;
+  }
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    cachecar::log(LogLevel::kDebug, "open files limit raised from ", before, " to ",
+                  limit.rlim_cur);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -157,6 +174,7 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  raiseOpenFileLimit();
   cachecar::storage::Registry registry;
   cachecar::storage::registerBuiltinBackends(registry);
   cachecar::log(LogLevel::kInfo, "cachecar ", CACHECAR_VERSION, " starting with ",

@@ -56,7 +56,12 @@ void ClientConnection::flush() {
   // The bufferevent keeps its output's front frozen so only it drains the buffer; while its
   // write event is off, draining it here is ours to do.
   evbuffer_unfreeze(out, 1);
-  const int written = evbuffer_write(out, bufferevent_getfd(bev_.get()));
+  // One evbuffer_write sends either memory (writev) or one file segment (sendfile), so a hit
+  // from a sealed file takes two: its head, then its body.
+  int written = 0;
+  do {
+    written = evbuffer_write(out, bufferevent_getfd(bev_.get()));
+  } while (written > 0 && evbuffer_get_length(out) > 0);
   evbuffer_freeze(out, 1);
   if (written < 0 || evbuffer_get_length(out) > 0) {
     // The socket is full (or failed): let libevent finish, and report errors to onEvent()
