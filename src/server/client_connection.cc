@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 
 #include "cachecar/common/logging.h"
+#include "cachecar/event/socket_io.h"
 #include "cachecar/http/serializer.h"
 #include "cachecar/server/proxy_exchange.h"
 #include "cachecar/server/worker.h"
@@ -53,17 +54,7 @@ void ClientConnection::flush() {
       (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
     return;  // nothing to send, or the bufferevent is already waiting to send it
   }
-  // The bufferevent keeps its output's front frozen so only it drains the buffer; while its
-  // write event is off, draining it here is ours to do.
-  evbuffer_unfreeze(out, 1);
-  // One evbuffer_write sends either memory (writev) or one file segment (sendfile), so a hit
-  // from a sealed file takes two: its head, then its body.
-  int written = 0;
-  do {
-    written = evbuffer_write(out, bufferevent_getfd(bev_.get()));
-  } while (written > 0 && evbuffer_get_length(out) > 0);
-  evbuffer_freeze(out, 1);
-  if (written < 0 || evbuffer_get_length(out) > 0) {
+  if (!event::writeNow(bev_.get())) {
     // The socket is full (or failed): let libevent finish, and report errors to onEvent()
     // from a clean stack.
     bufferevent_enable(bev_.get(), EV_WRITE);
@@ -71,7 +62,10 @@ void ClientConnection::flush() {
 }
 
 void ClientConnection::onRead(bufferevent*, void* arg) {
-  static_cast<ClientConnection*>(arg)->processInput();
+  auto* self = static_cast<ClientConnection*>(arg);
+  // Request bodies (uploads) in large reads, not 4 KiB per trip around the loop.
+  event::readRestOfSocket(self->bev_.get(), kMaxBufferedInput);
+  self->processInput();
 }
 
 void ClientConnection::onWrite(bufferevent*, void* arg) {

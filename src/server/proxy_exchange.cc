@@ -146,7 +146,7 @@ void ProxyExchange::onRequestBody(std::string_view chunk) {
     data = framed;
   }
   if (upstream_) {
-    evbuffer_add(upstream_->output(), data.data(), data.size());
+    upstream_->send(data);
   } else {
     pending_body_.append(data);
   }
@@ -158,7 +158,7 @@ void ProxyExchange::onRequestComplete() {
     return;
   }
   if (upstream_) {
-    evbuffer_add(upstream_->output(), http::kLastChunk.data(), http::kLastChunk.size());
+    upstream_->send(http::kLastChunk);
   } else {
     pending_body_.append(http::kLastChunk);
   }
@@ -446,10 +446,9 @@ void ProxyExchange::sendUpstreamRequest() {
     return;
   }
   upstream_->begin(this, head_request_);
-  evbuffer* out = upstream_->output();
-  evbuffer_add(out, upstream_request_head_.data(), upstream_request_head_.size());
+  upstream_->send(upstream_request_head_);
   if (!pending_body_.empty()) {
-    evbuffer_add(out, pending_body_.data(), pending_body_.size());
+    upstream_->send(pending_body_);
     pending_body_.clear();
   }
 }

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cachecar/common/logging.h"
+#include "cachecar/event/socket_io.h"
 
 namespace cachecar::upstream {
 
@@ -22,6 +23,7 @@ timeval toTimeval(std::chrono::milliseconds d) {
 
 // Response headers from the app are bounded too (a broken app must not exhaust memory).
 constexpr size_t kMaxResponseHeaderBytes = 256 * 1024;
+// How much of the app's response one read callback takes.
 constexpr size_t kMaxSingleRead = 256 * 1024;
 
 }  // namespace
@@ -46,11 +48,11 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, BufferEventPtr bev, b
       parser_(http::MessageParser::Kind::kResponse, *this, kMaxResponseHeaderBytes,
               std::numeric_limits<uint64_t>::max()),
       connecting_(connecting) {
-  bufferevent_setcb(bev_.get(), &UpstreamConnection::onRead, nullptr,
+  bufferevent_setcb(bev_.get(), &UpstreamConnection::onRead, &UpstreamConnection::onWrite,
                     &UpstreamConnection::onEvent, this);
-  // Read big responses in big bites (libevent's default is 16 KiB per loop iteration).
-  bufferevent_set_max_single_read(bev_.get(), kMaxSingleRead);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  // Writing is ours (flush()) once connected: the write event only serves the connect and a
+  // full socket.
+  bufferevent_enable(bev_.get(), connecting_ ? EV_READ | EV_WRITE : EV_READ);
   if (connecting_) {
     connect_timer_.reset(
         evtimer_new(pool_.loop().base(), &UpstreamConnection::onConnectTimeout, this));
@@ -92,8 +94,33 @@ void UpstreamConnection::resumeReading() {
   }
 }
 
+void UpstreamConnection::send(std::string_view bytes) {
+  evbuffer_add(bufferevent_get_output(bev_.get()), bytes.data(), bytes.size());
+  flush();
+}
+
+void UpstreamConnection::flush() {
+  if (connecting_ || (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
+    return;  // the bufferevent sends the output once the connect completes / the socket drains
+  }
+  if (!event::writeNow(bev_.get())) {
+    bufferevent_enable(bev_.get(), EV_WRITE);
+  }
+}
+
+void UpstreamConnection::onWrite(bufferevent* bev, void*) {
+  if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+    bufferevent_disable(bev, EV_WRITE);
+  }
+}
+
 void UpstreamConnection::onRead(bufferevent*, void* arg) {
-  static_cast<UpstreamConnection*>(arg)->readResponse();
+  auto* self = static_cast<UpstreamConnection*>(arg);
+  if (self->reading_ && self->handler_ != nullptr) {
+    // A large response in a few trips around the loop, not one per 4 KiB.
+    event::readRestOfSocket(self->bev_.get(), kMaxSingleRead);
+  }
+  self->readResponse();
 }
 
 void UpstreamConnection::readResponse() {

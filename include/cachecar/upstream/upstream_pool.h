@@ -52,7 +52,7 @@ struct PoolSettings {
 class UpstreamPool;
 
 // One keep-alive HTTP/1.1 connection to the app. Serves one exchange at a time: begin() attaches
-// a handler, the request is written to output(), and the handler hears the response. Never
+// a handler, the request goes out through send(), and the handler hears the response. Never
 // deleted from inside its own callbacks (the pool defers that), so a handler may release it
 // from any callback.
 class UpstreamConnection : private http::MessageParser::Sink {
@@ -63,8 +63,9 @@ class UpstreamConnection : private http::MessageParser::Sink {
   UpstreamConnection& operator=(const UpstreamConnection&) = delete;
 
   void begin(ResponseHandler* handler, bool head_request);
-  // Request bytes (head, then body) go here; libevent sends them once connected.
-  evbuffer* output() { return bufferevent_get_output(bev_.get()); }
+  // Sends request bytes (head, then body): at once when connected, else as soon as the
+  // connect completes.
+  void send(std::string_view bytes);
   // Stop/restart reading the app's response (backpressure from a slow client).
   void pauseReading();
   void resumeReading();
@@ -77,12 +78,14 @@ class UpstreamConnection : private http::MessageParser::Sink {
  private:
   friend class UpstreamPool;
   static void onRead(bufferevent* bev, void* arg);
+  static void onWrite(bufferevent* bev, void* arg);
   static void onEvent(bufferevent* bev, short what, void* arg);
   static void onConnectTimeout(evutil_socket_t, short, void* arg);
   void onHeadComplete() override;
   void onBody(std::string_view chunk) override;
   void onInterim() override;
   void readResponse();
+  void flush();
   void fail(UpstreamError error);
   void becomeIdle();
 
