@@ -1,6 +1,7 @@
 #include "cachecar/event/socket_io.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <sys/uio.h>
 
 #include <cerrno>
@@ -71,6 +72,17 @@ bool writeNow(bufferevent* bev) {
   }
   evbuffer_freeze(out, 1);
   return evbuffer_get_length(out) == 0;
+}
+
+void flushOutput(bufferevent* bev) {
+  if ((bufferevent_get_enabled(bev) & EV_WRITE) != 0) {
+    return;
+  }
+  if (!writeNow(bev)) {
+    // The socket is full (or failed): let libevent finish, and report errors to the event
+    // callback from a clean stack.
+    bufferevent_enable(bev, EV_WRITE);
+  }
 }
 
 }  // namespace cachecar::event

@@ -50,15 +50,10 @@ void ClientConnection::start() {
 
 void ClientConnection::flush() {
   evbuffer* out = output();
-  if (closed_ || evbuffer_get_length(out) == 0 ||
-      (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
-    return;  // nothing to send, or the bufferevent is already waiting to send it
+  if (closed_ || evbuffer_get_length(out) == 0) {
+    return;
   }
-  if (!event::writeNow(bev_.get())) {
-    // The socket is full (or failed): let libevent finish, and report errors to onEvent()
-    // from a clean stack.
-    bufferevent_enable(bev_.get(), EV_WRITE);
-  }
+  event::flushOutput(bev_.get());
 }
 
 void ClientConnection::onRead(bufferevent*, void* arg) {

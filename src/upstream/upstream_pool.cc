@@ -100,11 +100,8 @@ void UpstreamConnection::send(std::string_view bytes) {
 }
 
 void UpstreamConnection::flush() {
-  if (connecting_ || (bufferevent_get_enabled(bev_.get()) & EV_WRITE) != 0) {
-    return;  // the bufferevent sends the output once the connect completes / the socket drains
-  }
-  if (!event::writeNow(bev_.get())) {
-    bufferevent_enable(bev_.get(), EV_WRITE);
+  if (!connecting_) {  // while connecting, the bufferevent sends the output once connected
+    event::flushOutput(bev_.get());
   }
 }
 
