@@ -38,6 +38,11 @@ int64_t unixSeconds(SystemTime t) {
   return std::chrono::floor<seconds>(t).time_since_epoch().count();
 }
 
+// Whole seconds from `from` to `to`, never negative (clocks step back).
+int64_t wholeSecondsBetween(SystemTime from, SystemTime to) {
+  return std::max<int64_t>(0, std::chrono::floor<seconds>(to - from).count());
+}
+
 int64_t saturatingAdd(int64_t a, int64_t b) {
   int64_t sum = 0;
   if (__builtin_add_overflow(a, b, &sum)) {
@@ -349,7 +354,9 @@ seconds correctedInitialAge(const http::ResponseHead& response, SystemTime reque
       apparent_age = std::max<int64_t>(0, response_secs - unixSeconds(*date));
     }
   }
-  const int64_t response_delay = std::max<int64_t>(0, response_secs - unixSeconds(request_time));
+  // The delay is measured, not read from two clocks at second precision: a 2 ms exchange across
+  // a second boundary is 0 s old, not 1 s (which would make a 1 s TTL expire on arrival).
+  const int64_t response_delay = wholeSecondsBetween(request_time, response_time);
   const int64_t corrected_age_value = age_value + response_delay;
   return seconds(std::max(apparent_age, corrected_age_value));
 }
@@ -357,7 +364,7 @@ seconds correctedInitialAge(const http::ResponseHead& response, SystemTime reque
 seconds currentAge(seconds corrected_initial_age, SystemTime response_time, SystemTime now) {
   // Clocks step back: a negative resident time counts as none. The initial age may come from
   // a stored entry, so the sum saturates rather than overflow.
-  const int64_t resident_time = std::max<int64_t>(0, unixSeconds(now) - unixSeconds(response_time));
+  const int64_t resident_time = wholeSecondsBetween(response_time, now);
   return seconds(std::max<int64_t>(0, saturatingAdd(corrected_initial_age.count(), resident_time)));
 }
 

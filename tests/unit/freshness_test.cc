@@ -277,6 +277,11 @@ TEST(FreshnessTest, CorrectedInitialAge) {
        request_time,
        request_time,
        seconds(int64_t{1} << 31)},
+      {"a short exchange across a second boundary has no delay",
+       {},
+       request_time + milliseconds(999),
+       request_time + milliseconds(1002),
+       seconds(0)},
       {"clock stepped back: no delay",
        {{"Age", "3"}},
        request_time,
@@ -295,6 +300,10 @@ TEST(FreshnessTest, CurrentAge) {
   EXPECT_EQ(currentAge(seconds(10), response_time, response_time), seconds(10));
   EXPECT_EQ(currentAge(seconds(10), response_time, response_time + seconds(5)), seconds(15));
   EXPECT_EQ(currentAge(seconds(0), response_time, response_time + milliseconds(1999)), seconds(1));
+  // Resident time is measured, not the difference of two second-precision clock readings.
+  EXPECT_EQ(currentAge(seconds(0), response_time + milliseconds(999),
+                       response_time + milliseconds(1002)),
+            seconds(0));
   // now before the response arrived (clock stepped back): no resident time, never negative.
   EXPECT_EQ(currentAge(seconds(10), response_time, response_time - seconds(60)), seconds(10));
   EXPECT_EQ(currentAge(seconds(-100), response_time, response_time + seconds(5)), seconds(0));
