@@ -19,6 +19,7 @@
 
 #include "cachecar/common/logging.h"
 #include "cachecar/http/message.h"
+#include "cachecar/http/evbuffer_feed.h"
 #include "cachecar/http/parser.h"
 #include "cachecar/server/accepted_socket.h"
 #include "cachecar/server/socket_address.h"
@@ -200,19 +201,16 @@ class AdminConnection : private http::MessageParser::Sink,
 
   void readInput() {
     evbuffer* input = bufferevent_get_input(bev_.get());
-    while (state_ == State::kReading && evbuffer_get_length(input) > 0) {
-      evbuffer_iovec vec;
-      if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+    while (state_ == State::kReading) {
+      const std::optional<http::ParseResult> r = http::feedFromBuffer(parser_, input);
+      if (!r) {
         break;
       }
       received_any_ = true;
-      const http::ParseResult r = parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len);
-      switch (r.status) {
+      switch (r->status) {
         case http::ParseStatus::kNeedMore:
-          evbuffer_drain(input, r.consumed);
           break;
         case http::ParseStatus::kMessageComplete:
-          evbuffer_drain(input, r.consumed);
           dispatch();
           break;
         case http::ParseStatus::kHeaderTooLarge:

@@ -4,6 +4,7 @@
 
 #include "cachecar/common/logging.h"
 #include "cachecar/event/socket_io.h"
+#include "cachecar/http/evbuffer_feed.h"
 #include "cachecar/http/serializer.h"
 #include "cachecar/server/proxy_exchange.h"
 #include "cachecar/server/worker.h"
@@ -121,17 +122,14 @@ bool ClientConnection::feedOnce() {
   } else if (exchange_) {
     armTimer(TimerMode::kIdle);  // request body: bounded wait between reads
   }
-  evbuffer_iovec vec;
-  if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+  const std::optional<http::ParseResult> r = http::feedFromBuffer(parser_, input);
+  if (!r) {
     return false;
   }
-  const http::ParseResult r = parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len);
-  switch (r.status) {
+  switch (r->status) {
     case http::ParseStatus::kNeedMore:
-      evbuffer_drain(input, r.consumed);
       break;
     case http::ParseStatus::kMessageComplete:
-      evbuffer_drain(input, r.consumed);
       request_complete_ = true;
       break;
     case http::ParseStatus::kHeaderTooLarge:

@@ -9,6 +9,7 @@
 
 #include "cachecar/common/logging.h"
 #include "cachecar/event/socket_io.h"
+#include "cachecar/http/evbuffer_feed.h"
 
 namespace cachecar::upstream {
 
@@ -132,20 +133,16 @@ void UpstreamConnection::readResponse() {
   }
   while (handler_ != nullptr && reading_ && evbuffer_get_length(input) > 0) {
     received_any_ = true;
-    evbuffer_iovec vec;
-    if (evbuffer_peek(input, -1, nullptr, &vec, 1) < 1) {
+    const std::optional<http::ParseResult> parsed = http::feedFromBuffer(parser_, input);
+    if (!parsed) {
       break;
     }
-    const http::ParseResult r =
-        parser_.feed(static_cast<const char*>(vec.iov_base), vec.iov_len);
+    const http::ParseResult r = *parsed;
     if (handler_ == nullptr) {
       // The handler let go of this connection from inside a callback (it answered the client
       // some other way); whatever else the app sends is not wanted.
       broken_ = true;
       return;
-    }
-    if (r.status == http::ParseStatus::kNeedMore || r.status == http::ParseStatus::kMessageComplete) {
-      evbuffer_drain(input, r.consumed);
     }
     if (r.status == http::ParseStatus::kMessageComplete) {
       response_complete_ = true;
