@@ -489,7 +489,7 @@ void ProxyExchange::onUpstreamHead(http::ResponseHead& head) {
     }
   }
   if (fetch_kind_ != FetchKind::kPass) {
-    planStorage(head);
+    planStorage(head, request_);  // a HEAD's own response is never stored: it has no body
   }
   if (client_ != nullptr && background_self_ == nullptr) {
     writeResponseHead(head);
@@ -690,19 +690,20 @@ cache::RoutePolicy ProxyExchange::routePolicy() const {
   return policy;
 }
 
-void ProxyExchange::planStorage(const http::ResponseHead& head) {
+void ProxyExchange::planStorage(const http::ResponseHead& head, const http::RequestHead& request) {
   const auto& heuristic_settings = settings_->config().heuristic;
   cache::HeuristicPolicy heuristic;
   heuristic.fraction = heuristic_settings.fraction;
   heuristic.max = duration_cast<seconds>(heuristic_settings.max);
-  plan_ = cache::planStore(request_, head, routePolicy(), heuristic, response_time_);
+  plan_ = cache::planStore(request, head, routePolicy(), heuristic, response_time_);
   max_object_bytes_ = cache_->settings.max_object_bytes;
-  if (!plan_.store || head_request_ ||
+  if (!plan_.store ||
       (head.framing == http::BodyFraming::kContentLength &&
        head.content_length > max_object_bytes_)) {
     lease_.complete(FetchOutcome::kNotStored);
     if (stale_ && head.status == 200) {
-      // The app now says this page may not be stored: drop the old copy.
+      // The stored copy is outdated and cannot be replaced: the app now says this page may not
+      // be stored, or it is too large, or it changed (a full answer to our conditional HEAD).
       cache_->backend->remove(lookup_key_, [](storage::StorageStatus) {});
     }
     return;
@@ -804,7 +805,14 @@ std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
   cache::mergeNotModified(parsed->headers, not_modified_fields_);
   parsed->framing = http::BodyFraming::kContentLength;
   parsed->content_length = stale_->view.body.size();
-  planStorage(*parsed);
+  // The refreshed entry is the stored GET response, also when a HEAD revalidated it.
+  if (head_request_) {
+    http::RequestHead as_get = request_;
+    as_get.method = "GET";
+    planStorage(*parsed, as_get);
+  } else {
+    planStorage(*parsed, request_);
+  }
   if (!storing_) {
     return std::nullopt;
   }

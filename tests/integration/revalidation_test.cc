@@ -65,6 +65,40 @@ TEST_F(RevalidationTest, StaleEntryIsRevalidatedWithIfNoneMatchAndRefreshedBy304
   EXPECT_EQ(origin_.requestCount("/static/etag"), 2);
 }
 
+// A HEAD for a stale page revalidates the stored GET response; the 304 refreshes that entry
+// as a GET's would (its body is the stored one), so the next GET is a hit.
+TEST_F(RevalidationTest, HeadRevalidationRefreshesTheStoredEntry) {
+  origin_.handle("/static/head-etag", [](const OriginRequest& req) {
+    if (req.headerOr("If-None-Match") == "\"v1\"") {
+      return notModified({{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}, {"X-Version", "2"}});
+    }
+    return OriginResponse::text("stored for heads #" + std::to_string(req.sequence),
+                                {{"ETag", "\"v1\""},
+                                 {"Cache-Control", "max-age=1"},
+                                 {"X-Version", "1"}});
+  });
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  HttpResponse first = get("/static/head-etag");
+  ASSERT_EQ(first.status, 200) << first.describe();
+  std::this_thread::sleep_for(kPastOneSecond);
+
+  HttpClient client(port());
+  HttpResponse head = client.head("/static/head-etag");
+  ASSERT_EQ(head.status, 200) << head.describe();
+  EXPECT_EQ(head.headerOr("X-Cache"), "REVALIDATED");
+  EXPECT_EQ(head.headerOr("X-Version"), "2");
+  EXPECT_EQ(head.headerOr("Content-Length"), std::to_string(first.body.size()));
+  EXPECT_TRUE(head.body.empty());
+  ASSERT_EQ(origin_.requestCount("/static/head-etag"), 2);
+  EXPECT_EQ(origin_.lastRequest("/static/head-etag")->method, "HEAD");
+
+  HttpResponse hit = client.get("/static/head-etag");
+  EXPECT_EQ(hit.headerOr("X-Cache"), "HIT") << hit.describe();
+  EXPECT_EQ(hit.headerOr("X-Version"), "2");
+  EXPECT_EQ(hit.body, first.body);
+  EXPECT_EQ(origin_.requestCount("/static/head-etag"), 2);
+}
+
 TEST_F(RevalidationTest, StaleEntryIsRevalidatedWithIfModifiedSince) {
   const std::string modified = httpDate(-3600s);
   origin_.handle("/static/lm", [modified](const OriginRequest& req) {

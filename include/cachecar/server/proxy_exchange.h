@@ -83,7 +83,9 @@ class ProxyExchange : public upstream::ResponseHandler,
   void writeResponseHead(http::ResponseHead& head);
   std::string forwardedCacheStatus() const;
   // store
-  void planStorage(const http::ResponseHead& head);
+  // Plans storing `head` as the response to `request` (the client's, or its GET form when a
+  // HEAD refreshes a stored GET response).
+  void planStorage(const http::ResponseHead& head, const http::RequestHead& request);
   // Returns the stored response entry (not the Vary marker); nullptr when nothing was stored.
   storage::Blob store();
   storage::Blob storeEntry(const std::string& key, std::string blob_bytes,
