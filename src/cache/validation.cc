@@ -97,6 +97,24 @@ bool hasValidator(const http::HeaderMap& stored) {
   return stored.has("ETag") || stored.has("Last-Modified");
 }
 
+bool headResponseDescribesStored(const http::HeaderMap& stored, uint64_t stored_body_size,
+                                 const http::HeaderMap& head_response) {
+  if (const std::optional<std::string_view> length = head_response.get("Content-Length")) {
+    uint64_t declared = 0;
+    const auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), declared);
+    if (ec != std::errc() || end != length->data() + length->size() || declared != stored_body_size) {
+      return false;
+    }
+  }
+  for (std::string_view validator : {"ETag", "Last-Modified"}) {
+    if (const std::optional<std::string_view> received = head_response.get(validator)) {
+      const std::optional<std::string_view> kept = stored.get(validator);
+      return kept && *kept == *received;
+    }
+  }
+  return !hasValidator(stored);
+}
+
 bool addValidators(http::HeaderMap& upstream_request, const http::HeaderMap& stored) {
   bool added = false;
   if (auto etag = stored.get("ETag")) {

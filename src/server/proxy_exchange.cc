@@ -481,6 +481,13 @@ void ProxyExchange::onUpstreamHead(http::ResponseHead& head) {
     not_modified_fields_ = head.headers;
     return;  // no body; the entry is refreshed once the exchange with the app completes
   }
+  if (head_request_ && stale_ && head.status == 200 && headAnswerDescribesStale(head)) {
+    // RFC 9111 §4.3.5: a HEAD's answer about the same page updates the stored GET response
+    // as a 304 would, rather than leave it stale.
+    not_modified_ = true;
+    not_modified_fields_ = head.headers;
+    return;
+  }
   if (fetch_kind_ != FetchKind::kPass && head.status >= 500 && stale_) {
     if (background_self_ != nullptr || deliverStaleOnError()) {
       discard_body_ = true;  // the stale page was (or stays) served; keep the entry
@@ -795,6 +802,12 @@ storage::Blob ProxyExchange::storeEntry(const std::string& key, std::string blob
                                                           : FetchOutcome::kNotStored);
   });
   return blob;
+}
+
+bool ProxyExchange::headAnswerDescribesStale(const http::ResponseHead& head) const {
+  const auto stored = cache::parseStoredHead(stale_->view.head);
+  return stored &&
+         cache::headResponseDescribesStored(stored->headers, stale_->view.body.size(), head.headers);
 }
 
 std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {

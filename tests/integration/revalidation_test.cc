@@ -1,6 +1,8 @@
 // Validation (RFC 9111 §4.3): stale entries are revalidated with the stored validators and
 // refreshed by a 304; client conditionals and byte ranges are answered from a fresh entry;
 // the request directives no-cache, no-store and only-if-cached.
+#include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -97,6 +99,53 @@ TEST_F(RevalidationTest, HeadRevalidationRefreshesTheStoredEntry) {
   EXPECT_EQ(hit.headerOr("X-Version"), "2");
   EXPECT_EQ(hit.body, first.body);
   EXPECT_EQ(origin_.requestCount("/static/head-etag"), 2);
+}
+
+// RFC 9111 §4.3.5, with an app that ignores conditional requests: its 200 to a HEAD about the
+// same page (same Last-Modified, same length) updates the stored GET response; one about a
+// changed page (another ETag) retires it.
+TEST_F(RevalidationTest, HeadAnswerAboutTheSamePageUpdatesTheStoredResponse) {
+  const std::string modified = httpDate(-3600s);
+  auto plain_calls = std::make_shared<std::atomic<int>>(0);
+  origin_.handle("/static/plain", [modified, plain_calls](const OriginRequest&) {
+    const int n = ++*plain_calls;
+    return OriginResponse::text("plain body",
+                                {{"Last-Modified", modified},
+                                 {"Cache-Control", n == 1 ? "max-age=1" : "max-age=60"},
+                                 {"X-Version", std::to_string(n)}});
+  });
+  auto changed_calls = std::make_shared<std::atomic<int>>(0);
+  origin_.handle("/static/changed", [changed_calls](const OriginRequest&) {
+    const std::string n = std::to_string(++*changed_calls);
+    return OriginResponse::text("version " + n,
+                                {{"ETag", "\"" + n + "\""}, {"Cache-Control", "max-age=1"}});
+  });
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  ASSERT_EQ(get("/static/plain").status, 200);
+  ASSERT_EQ(get("/static/changed").status, 200);
+  std::this_thread::sleep_for(kPastOneSecond);
+
+  HttpClient client(port());
+  HttpResponse head = client.head("/static/plain");
+  ASSERT_EQ(head.status, 200) << head.describe();
+  EXPECT_EQ(head.headerOr("X-Cache"), "REVALIDATED");
+  EXPECT_EQ(head.headerOr("X-Version"), "2");
+  EXPECT_EQ(head.headerOr("Content-Length"), "10");
+  EXPECT_EQ(origin_.lastRequest("/static/plain")->method, "HEAD");
+  HttpResponse hit = client.get("/static/plain");
+  EXPECT_EQ(hit.headerOr("X-Cache"), "HIT") << hit.describe();
+  EXPECT_EQ(hit.headerOr("X-Version"), "2");
+  EXPECT_EQ(hit.headerOr("Cache-Control"), "max-age=60");
+  EXPECT_EQ(hit.body, "plain body");
+  EXPECT_EQ(origin_.requestCount("/static/plain"), 2);
+
+  HttpResponse changed = client.head("/static/changed");
+  ASSERT_EQ(changed.status, 200) << changed.describe();
+  EXPECT_EQ(changed.headerOr("ETag"), "\"2\"");
+  HttpResponse refetched = client.get("/static/changed");
+  EXPECT_EQ(refetched.headerOr("X-Cache"), "MISS") << refetched.describe();
+  EXPECT_EQ(refetched.body, "version 3");
+  EXPECT_EQ(origin_.requestCount("/static/changed"), 3);
 }
 
 TEST_F(RevalidationTest, StaleEntryIsRevalidatedWithIfModifiedSince) {

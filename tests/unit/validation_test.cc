@@ -285,6 +285,44 @@ TEST(MergeNotModifiedTest, EmptyNotModifiedChangesNothing) {
   EXPECT_EQ(dump(stored), dump(original));
 }
 
+// --- headResponseDescribesStored -----------------------------------------------------------
+
+TEST(HeadResponseDescribesStoredTest, SameValidatorAndLength) {
+  const http::HeaderMap stored =
+      headersOf({{"ETag", "\"v1\""}, {"Last-Modified", std::string(kModified)}});
+  EXPECT_TRUE(headResponseDescribesStored(stored, 10,
+                                          headersOf({{"ETag", "\"v1\""}, {"Content-Length", "10"}})));
+  EXPECT_TRUE(headResponseDescribesStored(stored, 10, headersOf({{"ETag", "\"v1\""}})));
+  EXPECT_TRUE(headResponseDescribesStored(
+      stored, 10, headersOf({{"Last-Modified", std::string(kModified)}})));
+  // The ETag decides before Last-Modified.
+  EXPECT_FALSE(headResponseDescribesStored(
+      stored, 10, headersOf({{"ETag", "\"v2\""}, {"Last-Modified", std::string(kModified)}})));
+}
+
+TEST(HeadResponseDescribesStoredTest, AnotherValidatorOrLengthIsAnotherPage) {
+  const http::HeaderMap stored = headersOf({{"ETag", "\"v1\""}});
+  EXPECT_FALSE(headResponseDescribesStored(stored, 10, headersOf({{"ETag", "\"v2\""}})));
+  EXPECT_FALSE(headResponseDescribesStored(stored, 10, headersOf({{"ETag", "W/\"v1\""}})));
+  EXPECT_FALSE(headResponseDescribesStored(
+      stored, 10, headersOf({{"ETag", "\"v1\""}, {"Content-Length", "11"}})));
+  EXPECT_FALSE(headResponseDescribesStored(
+      stored, 10, headersOf({{"ETag", "\"v1\""}, {"Content-Length", "10x"}})));
+  // The stored response has a validator the HEAD response lacks: nothing proves it the same.
+  EXPECT_FALSE(headResponseDescribesStored(stored, 10, headersOf({{"Content-Length", "10"}})));
+  EXPECT_FALSE(headResponseDescribesStored(
+      headersOf({{"Last-Modified", std::string(kModified)}}), 10,
+      headersOf({{"Last-Modified", std::string(kAfter)}})));
+}
+
+TEST(HeadResponseDescribesStoredTest, WithoutValidatorsTheLengthDecides) {
+  const http::HeaderMap stored = headersOf({{"Content-Type", "text/plain"}});
+  EXPECT_TRUE(headResponseDescribesStored(stored, 10, headersOf({{"Content-Length", "10"}})));
+  EXPECT_TRUE(headResponseDescribesStored(stored, 10, http::HeaderMap{}));
+  EXPECT_FALSE(headResponseDescribesStored(stored, 10, headersOf({{"Content-Length", "9"}})));
+  EXPECT_FALSE(headResponseDescribesStored(stored, 10, headersOf({{"ETag", "\"new\""}})));
+}
+
 TEST(NotModifiedFieldsTest, CarriesOnlyTheFieldsA304Has) {
   const http::HeaderMap stored = headersOf({{"Content-Type", "text/html"},
                                             {"Content-Length", "1234"},

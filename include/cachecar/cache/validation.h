@@ -28,6 +28,14 @@ bool hasValidator(const http::HeaderMap& stored);
 // replaces the stored fields of that name, except the framing and hop-by-hop fields.
 void mergeNotModified(http::HeaderMap& stored, const http::HeaderMap& not_modified);
 
+// Whether a 200 answer to a HEAD describes the stored GET response, so that its fields may
+// update it as a 304's would (RFC 9111 §4.3.5, selecting as §4.3.4 does): its Content-Length,
+// when present, is the stored body's size, and its validator equals the stored one (an ETag,
+// else a Last-Modified); with no validator on either side, the lengths decide. Otherwise the
+// page changed and the stored response no longer describes it.
+bool headResponseDescribesStored(const http::HeaderMap& stored, uint64_t stored_body_size,
+                                 const http::HeaderMap& head_response);
+
 // The fields a 304 built from a stored response carries (RFC 9110 §15.4.5).
 http::HeaderMap notModifiedFields(const http::HeaderMap& stored);
 

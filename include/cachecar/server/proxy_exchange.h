@@ -86,6 +86,8 @@ class ProxyExchange : public upstream::ResponseHandler,
   // Plans storing `head` as the response to `request` (the client's, or its GET form when a
   // HEAD refreshes a stored GET response).
   void planStorage(const http::ResponseHead& head, const http::RequestHead& request);
+  // Whether the app's 200 to a HEAD is about the stale entry's page (same validator, length).
+  bool headAnswerDescribesStale(const http::ResponseHead& head) const;
   // Returns the stored response entry (not the Vary marker); nullptr when nothing was stored.
   storage::Blob store();
   storage::Blob storeEntry(const std::string& key, std::string blob_bytes,
