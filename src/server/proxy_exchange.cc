@@ -278,13 +278,15 @@ void ProxyExchange::coalesceOrFetch() {
   ++joins_;
   std::weak_ptr<ProxyExchange> weak = weak_from_this();
   InflightTable& table = worker_.inflight();
-  const bool leader = table.join(key_.storage_key, worker_.loop(), [weak](FetchOutcome outcome) {
+  const JoinRole role = table.join(key_.storage_key, worker_.loop(), [weak](FetchOutcome outcome) {
     if (auto self = weak.lock()) {
       self->onCoalesced(outcome);
     }
   });
-  if (leader) {
+  if (role == JoinRole::kFetch) {
     lease_ = InflightLease(&table, key_.storage_key);
+  }
+  if (role != JoinRole::kWait) {
     fetch(FetchKind::kMiss);
     return;
   }
@@ -315,6 +317,7 @@ void ProxyExchange::onCoalesced(FetchOutcome outcome) {
       lookup(key_.storage_key);
       return;
     case FetchOutcome::kNotStored:
+    case FetchOutcome::kUncacheable:
       fetch(FetchKind::kMiss);
       return;
     case FetchOutcome::kFailed:
@@ -361,10 +364,13 @@ void ProxyExchange::deliverStored(const StoredResponse& stored, CacheStatus stat
 void ProxyExchange::refreshInBackground() {
   // One refresh per key across all workers: whoever joins first refreshes.
   InflightTable& table = worker_.inflight();
-  if (!table.join(key_.storage_key, worker_.loop(), [](FetchOutcome) {})) {
+  const JoinRole role = table.join(key_.storage_key, worker_.loop(), [](FetchOutcome) {});
+  if (role == JoinRole::kWait) {
     return;
   }
-  lease_ = InflightLease(&table, key_.storage_key);
+  if (role == JoinRole::kFetch) {
+    lease_ = InflightLease(&table, key_.storage_key);
+  }
   background_self_ = shared_from_this();
   const auto head = cache::parseStoredHead(stale_->view.head);
   fetch(head && cache::hasValidator(head->headers) ? FetchKind::kRevalidate
@@ -573,7 +579,7 @@ void ProxyExchange::onUpstreamBody(std::string_view chunk) {
     if (captured_body_.size() + chunk.size() > max_object_bytes_) {
       storing_ = false;
       std::string().swap(captured_body_);
-      lease_.complete(FetchOutcome::kNotStored);
+      lease_.complete(FetchOutcome::kUncacheable);  // too large
     } else {
       captured_body_.append(chunk);
     }
@@ -707,7 +713,7 @@ void ProxyExchange::planStorage(const http::ResponseHead& head, const http::Requ
   if (!plan_.store ||
       (head.framing == http::BodyFraming::kContentLength &&
        head.content_length > max_object_bytes_)) {
-    lease_.complete(FetchOutcome::kNotStored);
+    lease_.complete(FetchOutcome::kUncacheable);
     if (stale_ && head.status == 200) {
       // The stored copy is outdated and cannot be replaced: the app now says this page may not
       // be stored, or it is too large, or it changed (a full answer to our conditional HEAD).
@@ -792,11 +798,22 @@ storage::Blob ProxyExchange::store() {
 
 storage::Blob ProxyExchange::storeEntry(const std::string& key, std::string blob_bytes,
                                         milliseconds ttl, bool completes_lease) {
+  auto blob = storage::makeBlob(std::move(blob_bytes));
+  if (completes_lease && !lease_.held()) {
+    // Not coalesced (fetched alone, or a revalidation): a stored response ends any memory of
+    // the key as uncacheable, so that requests for it coalesce again.
+    cache_->backend->set(key, blob, ttl,
+                         [table = &worker_.inflight(), key](storage::StorageStatus status) {
+                           if (status == storage::StorageStatus::kOk) {
+                             table->forgetUncacheable(key);
+                           }
+                         });
+    return blob;
+  }
   auto lease = std::make_shared<InflightLease>();
   if (completes_lease) {
     *lease = std::move(lease_);
   }
-  auto blob = storage::makeBlob(std::move(blob_bytes));
   cache_->backend->set(key, blob, ttl, [lease](storage::StorageStatus status) {
     lease->complete(status == storage::StorageStatus::kOk ? FetchOutcome::kStored
                                                           : FetchOutcome::kNotStored);

@@ -142,6 +142,55 @@ TEST_F(CoalescingTest, UncacheableAnswerSendsTheWaitersToTheApp) {
   EXPECT_LT(elapsed, 3000);
 }
 
+// After one uncacheable answer the key is remembered (hit-for-miss): the next burst of
+// requests goes to the app side by side, none waits behind another. Once a response for the
+// page is stored again, concurrent misses coalesce again.
+TEST_F(CoalescingTest, AnUncacheablePageIsNotCoalescedAgainUntilItIsStored) {
+  std::atomic<bool> cacheable{false};
+  std::atomic<int> cacheable_answers{0};
+  origin_.handle("/static/mood", [&](const OriginRequest& req) {
+    // Private at first; then cacheable, the first such answer briefly (it must expire).
+    const char* cache_control =
+        !cacheable.load() ? "private" : (++cacheable_answers == 1 ? "max-age=1" : "max-age=60");
+    OriginResponse r = OriginResponse::text("mood #" + std::to_string(req.sequence),
+                                            {{"Cache-Control", cache_control}});
+    r.delay = 300ms;
+    return r;
+  });
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  const auto collapsedCount = [](const std::vector<HttpResponse>& responses) {
+    int n = 0;
+    for (const auto& r : responses) {
+      n += r.headerOr("Cache-Status").find("collapsed") != std::string::npos ? 1 : 0;
+    }
+    return n;
+  };
+
+  const std::vector<HttpResponse> first = concurrentGets(port(), "/static/mood", kClients);
+  EXPECT_GE(collapsedCount(first), 1) << summary(first);  // nothing known yet: they waited
+
+  const std::vector<HttpResponse> second = concurrentGets(port(), "/static/mood", kClients);
+  SCOPED_TRACE(summary(second));
+  EXPECT_EQ(collapsedCount(second), 0);
+  for (const auto& r : second) {
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.headerOr("X-Cache"), "MISS");
+  }
+  EXPECT_EQ(origin_.requestCount("/static/mood"), 2 * kClients);
+
+  // The page becomes cacheable: stored once, the memory ends; after it expires (max-age=1, no
+  // validator: gone from the store), a burst costs one request to the app again.
+  cacheable = true;
+  HttpResponse stored = get("/static/mood");
+  ASSERT_EQ(stored.status, 200) << stored.describe();
+  EXPECT_TRUE(contains(stored.headerOr("Cache-Status"), "stored")) << stored.headerOr("Cache-Status");
+  std::this_thread::sleep_for(1200ms);
+  const int before = origin_.requestCount("/static/mood");
+  const std::vector<HttpResponse> third = concurrentGets(port(), "/static/mood", kClients);
+  EXPECT_GE(collapsedCount(third), 1) << summary(third);
+  EXPECT_EQ(origin_.requestCount("/static/mood"), before + 1) << summary(third);
+}
+
 TEST_F(CoalescingTest, FailedFirstFetchIsTakenOverByAWaiter) {
   std::atomic<int> calls{0};
   origin_.handle("/static/flaky", [&calls](const OriginRequest& req) {
