@@ -25,23 +25,36 @@ OriginResponse notModified(HeaderList headers) {
   return r;
 }
 
-class RevalidationTest : public ProxyFixture {};
+class RevalidationTest : public ProxyFixture {
+ protected:
+  // A page with ETag "v1" that is fresh for a second (X-Version: 1); the app answers a
+  // revalidation with that ETag by a 304 that makes it fresh for a minute (X-Version: 2).
+  // Starts the proxy, stores the page and returns once it is stale.
+  HttpResponse startWithStaleEtagPage(const std::string& path) {
+    origin_.handle(path, [](const OriginRequest& req) {
+      if (req.headerOr("If-None-Match") == "\"v1\"") {
+        return notModified(
+            {{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}, {"X-Version", "2"}});
+      }
+      return OriginResponse::text("the stored body #" + std::to_string(req.sequence),
+                                  {{"ETag", "\"v1\""},
+                                   {"Cache-Control", "max-age=1"},
+                                   {"X-Version", "1"}});
+    });
+    startProxy();
+    if (HasFatalFailure()) {
+      return HttpResponse{};  // status 0: the caller's check stops the test
+    }
+    HttpResponse first = get(path);
+    std::this_thread::sleep_for(kPastOneSecond);
+    return first;
+  }
+};
 
 TEST_F(RevalidationTest, StaleEntryIsRevalidatedWithIfNoneMatchAndRefreshedBy304) {
-  origin_.handle("/static/etag", [](const OriginRequest& req) {
-    if (req.headerOr("If-None-Match") == "\"v1\"") {
-      return notModified({{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}, {"X-Version", "2"}});
-    }
-    return OriginResponse::text("the stored body #" + std::to_string(req.sequence),
-                                {{"ETag", "\"v1\""},
-                                 {"Cache-Control", "max-age=1"},
-                                 {"X-Version", "1"}});
-  });
-  ASSERT_NO_FATAL_FAILURE(startProxy());
-  HttpResponse first = get("/static/etag");
+  HttpResponse first = startWithStaleEtagPage("/static/etag");
   ASSERT_EQ(first.status, 200) << first.describe();
   EXPECT_EQ(first.headerOr("X-Version"), "1");
-  std::this_thread::sleep_for(kPastOneSecond);
 
   HttpResponse revalidated = get("/static/etag");
   ASSERT_EQ(revalidated.status, 200) << revalidated.describe();
@@ -70,19 +83,8 @@ TEST_F(RevalidationTest, StaleEntryIsRevalidatedWithIfNoneMatchAndRefreshedBy304
 // A HEAD for a stale page revalidates the stored GET response; the 304 refreshes that entry
 // as a GET's would (its body is the stored one), so the next GET is a hit.
 TEST_F(RevalidationTest, HeadRevalidationRefreshesTheStoredEntry) {
-  origin_.handle("/static/head-etag", [](const OriginRequest& req) {
-    if (req.headerOr("If-None-Match") == "\"v1\"") {
-      return notModified({{"ETag", "\"v1\""}, {"Cache-Control", "max-age=60"}, {"X-Version", "2"}});
-    }
-    return OriginResponse::text("stored for heads #" + std::to_string(req.sequence),
-                                {{"ETag", "\"v1\""},
-                                 {"Cache-Control", "max-age=1"},
-                                 {"X-Version", "1"}});
-  });
-  ASSERT_NO_FATAL_FAILURE(startProxy());
-  HttpResponse first = get("/static/head-etag");
+  HttpResponse first = startWithStaleEtagPage("/static/head-etag");
   ASSERT_EQ(first.status, 200) << first.describe();
-  std::this_thread::sleep_for(kPastOneSecond);
 
   HttpClient client(port());
   HttpResponse head = client.head("/static/head-etag");
