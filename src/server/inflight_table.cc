@@ -7,7 +7,7 @@ JoinRole InflightTable::join(const std::string& key, event::EventLoop& loop, Not
   if (closed_) {
     return JoinRole::kFetch;
   }
-  if (!uncacheable_.empty() && isUncacheable(key, Clock::now())) {
+  if (!uncacheable_.empty() && isUncacheable(key, now_())) {
     return JoinRole::kFetchAlone;
   }
   auto [it, inserted] = inflight_.try_emplace(key);
@@ -26,7 +26,7 @@ void InflightTable::complete(const std::string& key, FetchOutcome outcome) {
       return;
     }
     if (outcome == FetchOutcome::kUncacheable) {
-      rememberUncacheable(key, Clock::now());
+      rememberUncacheable(key, now_());
     } else if (outcome == FetchOutcome::kStored) {
       uncacheable_.erase(key);
     }

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "cachecar/event/event_loop.h"
@@ -81,11 +80,18 @@ TEST_F(InflightTableTest, AStoredResponseEndsTheMemory) {
 }
 
 TEST_F(InflightTableTest, TheMemoryExpires) {
-  InflightTable table(50ms);
-  fetchAndComplete(table, "k", FetchOutcome::kUncacheable);
-  ASSERT_EQ(join(table, "k"), JoinRole::kFetchAlone);
-  std::this_thread::sleep_for(80ms);
-  EXPECT_EQ(join(table, "k"), JoinRole::kFetch);
+  InflightTable::Clock::time_point now{};
+  InflightTable table(2min, InflightTable::kDefaultMaxUncacheableKeys, [&now] { return now; });
+  fetchAndComplete(table, "early", FetchOutcome::kUncacheable);
+  now += 1min;
+  fetchAndComplete(table, "later", FetchOutcome::kUncacheable);
+  now += 59s;
+  EXPECT_EQ(join(table, "early"), JoinRole::kFetchAlone);
+  now += 1s;  // two minutes after "early" was remembered
+  EXPECT_EQ(join(table, "early"), JoinRole::kFetch);
+  EXPECT_EQ(join(table, "later"), JoinRole::kFetchAlone);
+  now += 1min;
+  EXPECT_EQ(join(table, "later"), JoinRole::kFetch);
 }
 
 TEST_F(InflightTableTest, TheMemoryIsBounded) {

@@ -49,9 +49,14 @@ class InflightTable {
   static constexpr std::chrono::milliseconds kDefaultUncacheableMemory{120'000};
   static constexpr size_t kDefaultMaxUncacheableKeys = 10'000;
 
+  using Now = std::function<Clock::time_point()>;
+
   explicit InflightTable(std::chrono::milliseconds uncacheable_memory = kDefaultUncacheableMemory,
-                         size_t max_uncacheable_keys = kDefaultMaxUncacheableKeys)
-      : uncacheable_memory_(uncacheable_memory), max_uncacheable_keys_(max_uncacheable_keys) {}
+                         size_t max_uncacheable_keys = kDefaultMaxUncacheableKeys,
+                         Now now = Clock::now)
+      : uncacheable_memory_(uncacheable_memory),
+        max_uncacheable_keys_(max_uncacheable_keys),
+        now_(std::move(now)) {}
 
   // kWait: `notify` will be posted to `loop` once the fetcher completes.
   JoinRole join(const std::string& key, event::EventLoop& loop, Notify notify);
@@ -78,6 +83,7 @@ class InflightTable {
 
   const std::chrono::milliseconds uncacheable_memory_;
   const size_t max_uncacheable_keys_;
+  const Now now_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::vector<Waiter>> inflight_;
   // Key -> until when it is remembered, and the same entries oldest first (every entry lives
