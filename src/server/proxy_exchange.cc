@@ -285,6 +285,8 @@ void ProxyExchange::coalesceOrFetch() {
   });
   if (role == JoinRole::kFetch) {
     lease_ = InflightLease(&table, key_.storage_key);
+  } else if (role == JoinRole::kFetchAlone) {
+    worker_.shared().uncacheable_fetches.add(worker_.index());
   }
   if (role != JoinRole::kWait) {
     fetch(FetchKind::kMiss);

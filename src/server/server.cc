@@ -54,6 +54,10 @@ void declareServerMetrics(metrics::Registry& registry) {
                           "Requests that waited for a concurrent identical miss instead of "
                           "asking the app.",
                           {});
+  registry.declareCounter("cachecar_uncacheable_fetches_total",
+                          "Misses sent to the app without waiting for an identical one, because "
+                          "their page's last response could not be stored (hit-for-miss).",
+                          {});
   registry.declareCounter("cachecar_config_reloads_total",
                           "Configuration reloads, by result (a failed one keeps the running "
                           "configuration).",

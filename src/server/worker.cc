@@ -44,7 +44,8 @@ SharedState::SharedState(metrics::Registry& registry, AccessLog& log)
     : metrics(registry),
       access_log(log),
       origin_latency(registry.histogram("cachecar_origin_request_duration_seconds", {})),
-      coalesced_waiters(registry.counter("cachecar_coalesced_waiters_total", {})) {}
+      coalesced_waiters(registry.counter("cachecar_coalesced_waiters_total", {})),
+      uncacheable_fetches(registry.counter("cachecar_uncacheable_fetches_total", {})) {}
 
 Worker::Worker(unsigned index, std::shared_ptr<const ProxySettings> settings,
                SharedState& shared)

@@ -40,6 +40,9 @@ class AdminTest : public ProxyFixture {
       if (req.path.starts_with("/vary/")) {
         headers.emplace_back("Vary", "Accept-Language");
       }
+      if (req.path.starts_with("/static/private/")) {
+        headers.emplace_back("Cache-Control", "private");
+      }
       return OriginResponse::text(req.target + " " + req.headerOr("Accept-Language") + " #" +
                                       std::to_string(req.sequence),
                                   std::move(headers));
@@ -116,6 +119,20 @@ TEST_F(AdminTest, MetricsCountRequestsByRouteAndCacheStatus) {
             2);
   EXPECT_TRUE(contains(m, "# TYPE cachecar_origin_request_duration_seconds histogram"));
   EXPECT_TRUE(contains(m, "cachecar_storage_operation_duration_seconds_bucket{"));
+}
+
+// The first private answer is remembered: the misses after it go to the app without looking
+// for an identical one in flight, and are counted.
+TEST_F(AdminTest, MetricsCountMissesFetchedAloneAfterAnUncacheableAnswer) {
+  ASSERT_NO_FATAL_FAILURE(startWithAdmin(adminConfig()));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(get("/static/private/me").headerOr("X-Cache"), "MISS");
+  }
+  EXPECT_EQ(get("/static/public").headerOr("X-Cache"), "MISS");
+  const std::string m = admin("GET", "/metrics").body;
+  EXPECT_EQ(sampleValue(m, "cachecar_uncacheable_fetches_total"), 2) << m;
+  EXPECT_EQ(sampleValue(m, "cachecar_coalesced_waiters_total"), 0);
+  EXPECT_EQ(origin_.requestCount("/static/private/me"), 3);
 }
 
 TEST_F(AdminTest, BearerTokenProtectsMetricsAndPurgeButNotProbes) {

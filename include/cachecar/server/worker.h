@@ -41,6 +41,7 @@ struct SharedState {
   AccessLog& access_log;
   metrics::Histogram& origin_latency;
   metrics::Counter& coalesced_waiters;
+  metrics::Counter& uncacheable_fetches;
   std::atomic<uint64_t> open_connections{0};
   InflightTable inflight;  // request coalescing across workers
 };
