@@ -1,6 +1,7 @@
 // The command line: --check-config, --version, --help, usage errors, running on built-in
 // defaults, and flags overriding the file.
 #include <cctype>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -124,7 +125,8 @@ TEST_F(CliRunTest, FlagsOverrideTheFile) {
   config.replace(config.find("{origin_port}"), 13, std::to_string(dead_app_port));
   ASSERT_NO_FATAL_FAILURE(startProxy(config, {"--listen", "127.0.0.1:{port}", "--upstream",
                                               "http://127.0.0.1:{origin_port}", "--workers", "2"}));
-  EXPECT_FALSE(portAcceptsConnections(file_port)) << "the file's listen address was used";
+  EXPECT_EQ(listeningPortsOf(proxy_->pid()), std::set<uint16_t>{port()})
+      << "the file's listen address " << file_port << " was used";
   HttpResponse r = get("/static/x");
   EXPECT_EQ(r.status, 200) << r.describe();
   EXPECT_EQ(r.body, "from origin /static/x");

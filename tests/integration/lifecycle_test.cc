@@ -206,8 +206,8 @@ TEST_F(LifecycleTest, SigtermDrainsASlowRequestThenExitsZero) {
   }, 1s)) << "readiness did not turn 503 while draining";
   EXPECT_TRUE(idle.isClosedByPeer(2s)) << "an idle connection stays open during the drain";
   // The workers close their listeners on their own loops, just after readiness turns 503.
-  EXPECT_TRUE(eventually([&] { return !portAcceptsConnections(port()); }, 1s))
-      << "still accepting while draining";
+  EXPECT_TRUE(eventually([&] { return !listeningPortsOf(proxy_->pid()).contains(port()); }, 1s))
+      << "still listening while draining";
 
   HttpResponse answer = slow.get();
   EXPECT_EQ(answer.status, 200) << answer.describe();

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -175,6 +176,40 @@ bool portAcceptsConnections(uint16_t port) {
   bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) == 0;
   ::close(fd);
   return ok;
+}
+
+std::set<uint16_t> listeningPortsOf(pid_t pid) {
+  // inode of each listening socket -> its local port. Lines: "sl local rem st ... uid timeout
+  // inode", with local "ADDR:PORT" in hex and st 0A for LISTEN.
+  std::map<std::string, uint16_t> listening;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      const size_t colon = local.rfind(':');
+      if (state == "0A" && colon != std::string::npos) {
+        listening[inode] = static_cast<uint16_t>(std::stoul(local.substr(colon + 1), nullptr, 16));
+      }
+    }
+  }
+  std::set<uint16_t> ports;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator(
+           "/proc/" + std::to_string(pid) + "/fd", ec)) {
+    const std::string target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.starts_with("socket:[") && target.ends_with("]")) {
+      const auto it = listening.find(target.substr(8, target.size() - 9));
+      if (it != listening.end()) {
+        ports.insert(it->second);
+      }
+    }
+  }
+  return ports;
 }
 
 CommandResult runCachecar(const std::vector<std::string>& args, std::chrono::milliseconds timeout) {

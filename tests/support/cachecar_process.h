@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,11 @@ class CachecarProcess {
 
 // True once 127.0.0.1:port accepts a TCP connection.
 bool portAcceptsConnections(uint16_t port);
+
+// The TCP ports process `pid` listens on: its socket descriptors matched against the kernel's
+// listening sockets (/proc/net/tcp, tcp6). Unlike a connection attempt, this is not fooled by
+// another process (a concurrent test) that happens to listen on a port it was expected not to.
+std::set<uint16_t> listeningPortsOf(pid_t pid);
 
 // The configuration most integration tests use: listen {port}, upstream {origin_port}, one
 // worker, a memory cache "default" and the /static/ (ttl 1h), /api/ (ttl 30s, key query [page])
