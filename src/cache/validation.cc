@@ -101,8 +101,7 @@ bool headResponseDescribesStored(const http::HeaderMap& stored, uint64_t stored_
                                  const http::HeaderMap& head_response) {
   if (const std::optional<std::string_view> length = head_response.get("Content-Length")) {
     uint64_t declared = 0;
-    const auto [end, ec] = std::from_chars(length->data(), length->data() + length->size(), declared);
-    if (ec != std::errc() || end != length->data() + length->size() || declared != stored_body_size) {
+    if (!parseUint(*length, declared) || declared != stored_body_size) {
       return false;
     }
   }
