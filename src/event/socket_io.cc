@@ -75,8 +75,9 @@ bool writeNow(bufferevent* bev) {
 }
 
 void flushOutput(bufferevent* bev) {
-  if ((bufferevent_get_enabled(bev) & EV_WRITE) != 0) {
-    return;
+  if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 ||
+      (bufferevent_get_enabled(bev) & EV_WRITE) != 0) {
+    return;  // nothing to send, or the bufferevent is already waiting to send it
   }
   if (!writeNow(bev)) {
     // The socket is full (or failed): let libevent finish, and report errors to the event

@@ -50,11 +50,9 @@ void ClientConnection::start() {
 }
 
 void ClientConnection::flush() {
-  evbuffer* out = output();
-  if (closed_ || evbuffer_get_length(out) == 0) {
-    return;
+  if (!closed_) {
+    event::flushOutput(bev_.get());
   }
-  event::flushOutput(bev_.get());
 }
 
 void ClientConnection::onRead(bufferevent*, void* arg) {

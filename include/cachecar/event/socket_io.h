@@ -28,8 +28,9 @@ size_t readRestOfSocket(bufferevent* bev, size_t input_limit);
 // error from a clean stack. Only while the bufferevent's write event is off.
 bool writeNow(bufferevent* bev);
 
-// The way both connections send: nothing while the bufferevent's write event is on (it is
-// already waiting to send), else writeNow(), and the write event on when that left bytes.
+// The way both connections send: nothing when the output is empty or while the bufferevent's
+// write event is on (it is already waiting to send), else writeNow(), and the write event on
+// when that left bytes.
 void flushOutput(bufferevent* bev);
 
 }  // namespace cachecar::event
