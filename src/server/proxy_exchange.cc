@@ -801,25 +801,24 @@ storage::Blob ProxyExchange::store() {
 storage::Blob ProxyExchange::storeEntry(const std::string& key, std::string blob_bytes,
                                         milliseconds ttl, bool completes_lease) {
   auto blob = storage::makeBlob(std::move(blob_bytes));
-  if (completes_lease && !lease_.held()) {
+  storage::DoneCallback done = [](storage::StorageStatus) {};
+  if (completes_lease && lease_.held()) {
+    // Those who wait for this fetch hear whether the entry is there to look up.
+    done = [lease = std::make_shared<InflightLease>(std::move(lease_))](
+               storage::StorageStatus status) {
+      lease->complete(status == storage::StorageStatus::kOk ? FetchOutcome::kStored
+                                                            : FetchOutcome::kNotStored);
+    };
+  } else if (completes_lease) {
     // Not coalesced (fetched alone, or a revalidation): a stored response ends any memory of
     // the key as uncacheable, so that requests for it coalesce again.
-    cache_->backend->set(key, blob, ttl,
-                         [table = &worker_.inflight(), key](storage::StorageStatus status) {
-                           if (status == storage::StorageStatus::kOk) {
-                             table->forgetUncacheable(key);
-                           }
-                         });
-    return blob;
+    done = [table = &worker_.inflight(), key](storage::StorageStatus status) {
+      if (status == storage::StorageStatus::kOk) {
+        table->forgetUncacheable(key);
+      }
+    };
   }
-  auto lease = std::make_shared<InflightLease>();
-  if (completes_lease) {
-    *lease = std::move(lease_);
-  }
-  cache_->backend->set(key, blob, ttl, [lease](storage::StorageStatus status) {
-    lease->complete(status == storage::StorageStatus::kOk ? FetchOutcome::kStored
-                                                          : FetchOutcome::kNotStored);
-  });
+  cache_->backend->set(key, blob, ttl, std::move(done));
   return blob;
 }
 
