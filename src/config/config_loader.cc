@@ -446,14 +446,16 @@ bool isValidCacheName(std::string_view name) {
 }
 
 const std::vector<std::string_view> kTopKeys{
-    "listen", "upstream", "workers", "log_level",     "limits",    "heuristic",
-    "caches", "routes",   "admin",   "drain_timeout", "access_log"};
+    "listen",     "upstream",        "workers",        "log_level", "limits",
+    "heuristic",  "caches",          "routes",         "admin",     "drain_timeout",
+    "access_log", "trusted_proxies", "encoded_slashes"};
 const std::vector<std::string_view> kAdminKeys{"listen", "token_env"};
 const std::vector<std::string_view> kLimitKeys{"header_read_timeout",
                                                "idle_timeout",
                                                "upstream_connect_timeout",
                                                "upstream_response_timeout",
                                                "max_header_bytes",
+                                               "max_header_fields",
                                                "max_request_body_bytes",
                                                "max_connections",
                                                "upstream_max_idle_connections",
@@ -537,6 +539,8 @@ void parseLimits(const Field& field, LimitSettings& limits) {
       limits.upstream_response_timeout = durationValue(value, false);
     } else if (name == "max_header_bytes") {
       limits.max_header_bytes = sizeValue(value);
+    } else if (name == "max_header_fields") {
+      limits.max_header_fields = integerValue(value, 1, 10000);
     } else if (name == "max_request_body_bytes") {
       limits.max_request_body_bytes = sizeValue(value);
     } else if (name == "max_connections") {
@@ -577,6 +581,36 @@ void parseAdmin(const Field& field, Config& config) {
     // At the admin listen address, or at `admin:` when it is the default one.
     throw ConfigError{listen ? listen->line() : field.line(), childPath(field.path, "listen"),
                       *conflict};
+  }
+}
+
+void parseTrustedProxies(const Field& field, Config& config) {
+  if (field.isNull()) {
+    return;
+  }
+  if (!field.value.IsSequence()) {
+    field.fail("expected a list of IP addresses or CIDR blocks (like [10.0.0.0/8]), got " +
+               describe(field.value));
+  }
+  size_t index = 0;
+  for (auto it = field.value.begin(); it != field.value.end(); ++it, ++index) {
+    const Field item{field.path + "[" + std::to_string(index) + "]", 0, *it};
+    Result<CidrBlock> block = CidrBlock::parse(scalarText(item));
+    if (!block) {
+      item.fail(block.error().message);
+    }
+    config.trusted_proxies.push_back(std::move(block).value());
+  }
+}
+
+void parseEncodedSlashes(const Field& field, Config& config) {
+  const std::string text = scalarText(field);
+  if (text == "reject") {
+    config.encoded_slashes = http::EncodedSlashes::kReject;
+  } else if (text == "decode") {
+    config.encoded_slashes = http::EncodedSlashes::kDecode;
+  } else {
+    field.fail("expected reject or decode, got " + quoted(text));
   }
 }
 
@@ -760,6 +794,13 @@ void parseRoutes(const Field& field, Config& config) {
     if (route.match.empty() || route.match.front() != '/' || !allOf(route.match, isVisible)) {
       match->fail("must be a path prefix starting with '/', got " + quoted(route.match));
     }
+    // Requests are routed by their normalized path, so the prefix is normalized the same way
+    // ("/a/./b/" is "/a/b/", "%7e" is "~").
+    Result<std::string> normalized = http::normalizePath(route.match, config.encoded_slashes);
+    if (!normalized) {
+      match->fail("not a path a request could have: " + normalized.error().message);
+    }
+    route.match = std::move(normalized).value();
     const auto [previous, inserted] = match_lines.emplace(route.match, match->line());
     if (!inserted) {
       match->fail("duplicate match " + quoted(route.match) + " (first at line " +
@@ -881,6 +922,13 @@ Config parseRoot(const YAML::Node& root, const std::string& source) {
   }
   if (const std::optional<Field> heuristic = top.get("heuristic")) {
     parseHeuristic(*heuristic, config.heuristic);
+  }
+  if (const std::optional<Field> trusted = top.get("trusted_proxies")) {
+    parseTrustedProxies(*trusted, config);
+  }
+  // Before routes: their prefixes are normalized as requests' paths are.
+  if (const std::optional<Field> slashes = top.get("encoded_slashes")) {
+    parseEncodedSlashes(*slashes, config);
   }
   // Caches before routes: a route's `cache:` must name one of them.
   if (const std::optional<Field> caches = top.get("caches")) {
@@ -1063,12 +1111,20 @@ std::string summarize(const Config& config) {
   }
   out << "drain_timeout: " << formatDuration(config.drain_timeout) << "\n";
   out << "access_log: " << (config.access_log ? "true" : "false") << "\n";
+  std::vector<std::string> trusted;
+  for (const CidrBlock& block : config.trusted_proxies) {
+    trusted.push_back(block.toString());
+  }
+  out << "trusted_proxies: " << listOrDash(trusted) << "\n";
+  out << "encoded_slashes: "
+      << (config.encoded_slashes == http::EncodedSlashes::kReject ? "reject" : "decode") << "\n";
   const LimitSettings& limits = config.limits;
   out << "limits: header_read_timeout=" << formatDuration(limits.header_read_timeout)
       << " idle_timeout=" << formatDuration(limits.idle_timeout)
       << " upstream_connect_timeout=" << formatDuration(limits.upstream_connect_timeout)
       << " upstream_response_timeout=" << formatDuration(limits.upstream_response_timeout)
       << " max_header_bytes=" << formatSize(limits.max_header_bytes)
+      << " max_header_fields=" << limits.max_header_fields
       << " max_request_body_bytes=" << formatSize(limits.max_request_body_bytes)
       << " max_connections=" << limits.max_connections
       << " upstream_max_idle_connections=" << limits.upstream_max_idle_connections

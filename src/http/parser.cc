@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "cachecar/http/field_syntax.h"
+
 namespace cachecar::http {
 
 namespace {
@@ -15,9 +17,9 @@ MessageParser* self(llhttp_t* p) { return static_cast<MessageParser*>(p->data); 
 }  // namespace
 
 MessageParser::MessageParser(Kind kind, Sink& sink, size_t max_header_bytes,
-                             uint64_t max_body_bytes)
+                             uint64_t max_body_bytes, size_t max_header_fields)
     : kind_(kind), sink_(sink), max_header_bytes_(max_header_bytes),
-      max_body_bytes_(max_body_bytes) {
+      max_body_bytes_(max_body_bytes), max_header_fields_(max_header_fields) {
   llhttp_settings_init(&settings_);
   settings_.on_message_begin = &MessageParser::onMessageBegin;
   settings_.on_url = &MessageParser::onUrl;
@@ -39,29 +41,36 @@ void MessageParser::reset() {
   field_.clear();
   value_.clear();
   header_bytes_ = 0;
+  header_fields_ = 0;
   body_bytes_ = 0;
   head_complete_ = false;
   message_complete_ = false;
   limit_hit_ = ParseStatus::kNeedMore;
+  error_reason_.clear();
 }
 
 ParseResult MessageParser::feed(const char* data, size_t len) {
   if (message_complete_) {
     return {ParseStatus::kMessageComplete, 0};
   }
+  feed_begin_ = data;
   const llhttp_errno_t err = llhttp_execute(&parser_, data, len);
   if (err == HPE_OK) {
+    noteFedBytes(data, len);
     return {ParseStatus::kNeedMore, len};
   }
   if (err == HPE_PAUSED && message_complete_) {
     const size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data);
+    noteFedBytes(data, consumed);
     return {ParseStatus::kMessageComplete, consumed};
   }
   if (limit_hit_ != ParseStatus::kNeedMore) {
     return {limit_hit_, 0};
   }
-  const char* reason = llhttp_get_error_reason(&parser_);
-  error_reason_ = reason != nullptr ? reason : llhttp_errno_name(err);
+  if (error_reason_.empty()) {
+    const char* reason = llhttp_get_error_reason(&parser_);
+    error_reason_ = reason != nullptr ? reason : llhttp_errno_name(err);
+  }
   return {ParseStatus::kError, 0};
 }
 
@@ -92,6 +101,44 @@ bool MessageParser::countHeaderBytes(size_t len) {
     return false;
   }
   return true;
+}
+
+namespace {
+
+bool isLinearWhitespace(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace
+
+bool MessageParser::continuesFoldedLine(const char* at) const {
+  // llhttp skips the whitespace that starts a continuation line when the value is still
+  // empty, so look back over any whitespace for the line break.
+  const char* p = at;
+  while (p > feed_begin_ && isLinearWhitespace(p[-1])) {
+    --p;
+  }
+  if (p > feed_begin_) {
+    return p[-1] == '\n';
+  }
+  return fed_line_break_then_whitespace_;
+}
+
+void MessageParser::noteFedBytes(const char* data, size_t len) {
+  const char* p = data + len;
+  while (p > data && isLinearWhitespace(p[-1])) {
+    --p;
+  }
+  if (p > data) {
+    fed_line_break_then_whitespace_ = p[-1] == '\n';
+  }
+  // else: only whitespace was fed; what came before it still decides.
+}
+
+int MessageParser::fail(const char* reason) {
+  // Kept here too: llhttp replaces the reason of an error returned from on_headers_complete
+  // with its own generic one.
+  error_reason_ = reason;
+  llhttp_set_error_reason(&parser_, reason);
+  return HPE_USER;
 }
 
 int MessageParser::onMessageBegin(llhttp_t* p) {
@@ -132,6 +179,11 @@ int MessageParser::onHeaderValue(llhttp_t* p, const char* at, size_t len) {
   if (!s->countHeaderBytes(len)) {
     return HPE_USER;
   }
+  if (len > 0 && s->continuesFoldedLine(at)) {
+    // RFC 9112 §5.2: obs-fold is rejected. Joining the lines would make this field mean
+    // something else to a recipient that splits them.
+    return s->fail("obsolete line folding in a header field");
+  }
   s->value_.append(at, len);
   return 0;
 }
@@ -140,6 +192,18 @@ int MessageParser::onHeaderValueComplete(llhttp_t* p) {
   MessageParser* s = self(p);
   if (!s->countHeaderBytes(kPerHeaderOverhead)) {
     return HPE_USER;
+  }
+  if (++s->header_fields_ > s->max_header_fields_) {
+    s->limit_hit_ = ParseStatus::kHeaderTooLarge;
+    return s->fail("too many header fields");
+  }
+  if (!isToken(s->field_)) {
+    // "Host : x" or ": x": a name that is not a token is read differently by every parser
+    // down the line (RFC 9112 §5.1 says 400).
+    return s->fail("invalid header field name");
+  }
+  if (!isForwardableFieldValue(s->value_)) {
+    return s->fail("invalid character in a header field value");
   }
   HeaderMap& headers = s->kind_ == Kind::kRequest ? s->request_.headers : s->response_.headers;
   std::string_view value = trimOws(s->value_);
@@ -158,6 +222,7 @@ int MessageParser::onHeadersComplete(llhttp_t* p) {
   if (s->kind_ == Kind::kRequest) {
     RequestHead& r = s->request_;
     r.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
+    r.version_major = p->http_major;
     r.version_minor = p->http_minor;
     r.keep_alive = keep_alive;
     r.framing = chunked ? BodyFraming::kChunked
@@ -180,6 +245,9 @@ int MessageParser::onHeadersComplete(llhttp_t* p) {
     return 0;
   }
   ResponseHead& r = s->response_;
+  if (p->http_major != 1) {
+    return s->fail("response in an HTTP version other than 1.x");
+  }
   r.status = p->status_code;
   r.version_minor = p->http_minor;
   r.keep_alive = keep_alive;

@@ -27,7 +27,8 @@ ClientConnection::ClientConnection(Worker& worker, upstream::BufferEventPtr bev,
       peer_address_(std::move(peer_address)),
       parser_(http::MessageParser::Kind::kRequest, *this,
               worker.settings().config().limits.max_header_bytes,
-              worker.settings().config().limits.max_request_body_bytes),
+              worker.settings().config().limits.max_request_body_bytes,
+              worker.settings().config().limits.max_header_fields),
       timer_(worker.loop(), [this] { onTimeout(); }) {}
 
 ClientConnection::~ClientConnection() {

@@ -206,10 +206,15 @@ void ControlPlane::probeUpstream(std::function<void(Status)> done) {
 void ControlPlane::purgeUrl(const admin::PurgeTarget& target,
                             std::function<void(Result<std::string>)> done) {
   const std::string what = describeTarget(target);
+  // Normalized as a request for the URL would be, so the key is the one that request built.
   http::RequestHead request;
   request.method = "GET";
   request.target = target.query.empty() ? target.path : target.path + "?" + target.query;
   request.headers.add("Host", target.host);
+  if (const auto rejected = http::normalizeRequest(request, settings_->normalizeOptions(""))) {
+    done(Error{"cannot purge " + what + ": no request could name it (" + rejected->reason + ")"});
+    return;
+  }
   const config::RouteSettings* route = settings_->routes().match(request.path());
   if (route != nullptr && route->cache_off) {
     done(std::string("nothing to purge: ") + what + " is on route " + route->match +

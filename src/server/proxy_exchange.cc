@@ -12,7 +12,9 @@
 #include "cachecar/cache/vary.h"
 #include "cachecar/common/logging.h"
 #include "cachecar/http/hop_by_hop.h"
+#include "cachecar/http/request_normalizer.h"
 #include "cachecar/http/serializer.h"
+#include "cachecar/http/upstream_request.h"
 #include "cachecar/server/access_log.h"
 #include "cachecar/server/client_connection.h"
 #include "cachecar/server/worker.h"
@@ -25,7 +27,7 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr std::string_view kVia = "1.1 cachecar";
+constexpr std::string_view kVia = "1.1 cachecar";  // on responses; requests: upstream_request.cc
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // How long an entry with a validator stays in the store after it went stale, so it can be
 // revalidated with a cheap 304 instead of fetched again.
@@ -103,6 +105,9 @@ ProxyExchange::~ProxyExchange() { releaseUpstream(); }
 
 void ProxyExchange::start() {
   auto self = shared_from_this();
+  if (!normalizeRequest()) {
+    return;
+  }
   if (request_.expect_continue && request_has_body_) {
     // Ask for the body at once: the app sees a plain request (Expect is not forwarded).
     sendToClient(kContinue);
@@ -136,31 +141,42 @@ void ProxyExchange::start() {
   lookup(key_.storage_key);
 }
 
-void ProxyExchange::onRequestBody(std::string_view chunk) {
-  std::string framed;
-  std::string_view data = chunk;
-  if (request_.framing == http::BodyFraming::kChunked) {
-    http::appendChunkHeader(framed, chunk.size());
-    framed.append(chunk);
-    framed.append(http::kChunkTrailer);
-    data = framed;
+bool ProxyExchange::normalizeRequest() {
+  client_ip_ = client_->peerAddress();
+  const http::NormalizeOptions options = settings_->normalizeOptions(client_ip_);
+  const std::optional<http::Rejection> rejected = http::normalizeRequest(request_, options);
+  if (!rejected) {
+    return true;
   }
-  if (upstream_) {
-    upstream_->send(data);
+  log(LogLevel::kInfo, "client ", client_ip_, ": ", rejected->status, " ", rejected->reason);
+  fwd_reason_ = "bad-request";
+  respondError(rejected->status, rejected->reason, /*close=*/true);
+  return false;
+}
+
+void ProxyExchange::onRequestBody(std::string_view chunk) {
+  if (!upstream_) {
+    http::appendUpstreamBodyPiece(pending_body_, request_, chunk);
+  } else if (request_.framing != http::BodyFraming::kChunked) {
+    upstream_->send(chunk);  // sized: the bytes as they came, no copy
   } else {
-    pending_body_.append(data);
+    std::string framed;
+    http::appendUpstreamBodyPiece(framed, request_, chunk);
+    upstream_->send(framed);
   }
 }
 
 void ProxyExchange::onRequestComplete() {
   request_complete_ = true;
-  if (request_.framing != http::BodyFraming::kChunked) {
+  std::string end;
+  http::appendUpstreamBodyEnd(end, request_);
+  if (end.empty()) {
     return;
   }
   if (upstream_) {
-    upstream_->send(http::kLastChunk);
+    upstream_->send(end);
   } else {
-    pending_body_.append(http::kLastChunk);
+    pending_body_.append(end);
   }
 }
 
@@ -399,50 +415,22 @@ bool ProxyExchange::deliverStaleOnError() {
 
 void ProxyExchange::fetch(FetchKind kind) {
   fetch_kind_ = kind;
-  http::HeaderMap headers = request_.headers;
-  http::removeHopByHop(headers);
-  headers.remove("Expect");
+  http::UpstreamRequestOptions options;
+  options.client_ip = client_ip_;
+  http::HeaderMap validators;
   if (kind == FetchKind::kRevalidate || kind == FetchKind::kBackground) {
     // Our own conditional request; the client's conditions are answered from the result.
-    for (std::string_view name : {"If-None-Match", "If-Modified-Since", "If-Match",
-                                  "If-Unmodified-Since", "If-Range", "Range"}) {
-      headers.remove(name);
-    }
+    options.cache_conditional = true;
     if (kind == FetchKind::kRevalidate) {
       if (auto head = cache::parseStoredHead(stale_->view.head)) {
-        cache::addValidators(headers, head->headers);
+        cache::addValidators(validators, head->headers);
       }
     }
-  }
-  if (!headers.has("Host")) {
-    headers.add("Host", settings_->config().upstream.address.toString());
-  }
-  const std::string& peer = client_ != nullptr ? client_->peerAddress() : std::string();
-  if (auto forwarded_for = headers.getCombined("X-Forwarded-For")) {
-    headers.set("X-Forwarded-For", *forwarded_for + ", " + peer);
-  } else {
-    headers.add("X-Forwarded-For", peer);
-  }
-  headers.set("X-Forwarded-Proto", "http");
-  if (!headers.has("X-Forwarded-Host")) {
-    if (auto host = headers.get("Host")) {
-      headers.add("X-Forwarded-Host", std::string(*host));
-    }
-  }
-  headers.add("Via", std::string(kVia));
-  if (request_.framing == http::BodyFraming::kChunked) {
-    headers.add("Transfer-Encoding", "chunked");
+    options.validators = &validators;
   }
   upstream_request_head_.clear();
   upstream_request_head_.reserve(512);
-  upstream_request_head_.append(request_.method);
-  upstream_request_head_.push_back(' ');
-  upstream_request_head_.append(request_.target);
-  upstream_request_head_.append(" HTTP/1.1\r\n");
-  for (const auto& h : headers.all()) {
-    http::appendHeaderLine(upstream_request_head_, h.name, h.value);
-  }
-  upstream_request_head_.append("\r\n");
+  http::appendUpstreamRequestHead(upstream_request_head_, request_, options);
   upstream_started_ = std::chrono::steady_clock::now();
   sendUpstreamRequest();
 }
@@ -863,60 +851,52 @@ std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
 
 void ProxyExchange::invalidateAfterUnsafe(const http::ResponseHead& head) {
   // RFC 9111 §4.4: a successful unsafe request invalidates the target URI, and the URIs in
-  // Location and Content-Location when they are on the same host.
-  const auto host = request_.headers.get("Host");
-  std::vector<std::string> targets{std::string(request_.path()) +
-                                   (request_.query().empty() ? "" : "?" + std::string(request_.query()))};
+  // Location and Content-Location when they are on the same host. Each is normalized as a
+  // request for it would be, so the keys are the ones such a request builds.
+  const std::string_view host = request_.headers.get("Host").value_or(std::string_view());
+  const http::NormalizeOptions options = settings_->normalizeOptions(client_ip_);
+  std::vector<std::string> targets{request_.target};
   for (std::string_view field : {"Location", "Content-Location"}) {
-    auto value = head.headers.get(field);
-    if (!value || value->empty()) {
-      continue;
-    }
-    std::string_view uri = *value;
-    if (uri.front() == '/') {
-      targets.emplace_back(uri);
-      continue;
-    }
-    const size_t scheme = uri.find("://");
-    if (scheme == std::string_view::npos || !host) {
-      continue;
-    }
-    const std::string_view rest = uri.substr(scheme + 3);
-    const size_t slash = rest.find('/');
-    const std::string_view authority = rest.substr(0, slash);
-    if (http::equalsIgnoreCase(authority, *host)) {
-      targets.emplace_back(slash == std::string_view::npos ? "/" : rest.substr(slash));
+    if (auto value = head.headers.get(field); value && !value->empty()) {
+      targets.emplace_back(*value);
     }
   }
-  for (const auto& target : targets) {
+  for (auto& target : targets) {
     http::RequestHead get;
     get.method = "GET";
-    get.target = target;
+    get.target = std::move(target);
     get.headers = request_.headers;
-    const config::RouteSettings* route = settings_->routes().match(get.path());
-    if (route != nullptr && route->cache_off) {
-      continue;
+    if (http::normalizeRequest(get, options) || get.headers.get("Host") != host) {
+      continue;  // not a URI a request could name, or on another host
     }
-    const std::shared_ptr<CacheInstance> cache =
-        worker_.cache(route != nullptr ? route->cache : std::string("default"));
-    const std::optional<int64_t> version = cache ? cache->currentVersion() : std::nullopt;
-    if (!version) {
-      continue;
-    }
-    cache::CacheKey key = cache::buildCacheKey(
-        cache->settings.key_prefix, *version,
-        route != nullptr ? route->key : defaultKeySettings(), get);
-    partitionByCredential(key, get);
-    // Removing the primary key also retires every variant: they are reached through it.
-    cache->backend->remove(key.storage_key, [](storage::StorageStatus) {});
+    invalidateTarget(get);
   }
+}
+
+void ProxyExchange::invalidateTarget(const http::RequestHead& get) {
+  const config::RouteSettings* route = settings_->routes().match(get.path());
+  if (route != nullptr && route->cache_off) {
+    return;
+  }
+  const std::shared_ptr<CacheInstance> cache =
+      worker_.cache(route != nullptr ? route->cache : std::string("default"));
+  const std::optional<int64_t> version = cache ? cache->currentVersion() : std::nullopt;
+  if (!version) {
+    return;
+  }
+  cache::CacheKey key = cache::buildCacheKey(
+      cache->settings.key_prefix, *version, route != nullptr ? route->key : defaultKeySettings(),
+      get);
+  partitionByCredential(key, get);
+  // Removing the primary key also retires every variant: they are reached through it.
+  cache->backend->remove(key.storage_key, [](storage::StorageStatus) {});
 }
 
 // --- done ---------------------------------------------------------------------------------
 
-void ProxyExchange::respondError(int status, std::string_view message) {
+void ProxyExchange::respondError(int status, std::string_view message, bool force_close) {
   status_ = CacheStatus::kError;
-  const bool close = !request_complete_ || !request_.keep_alive;
+  const bool close = force_close || !request_complete_ || !request_.keep_alive;
   const std::string response = http::makeErrorResponse(status, message, close);
   response_status_ = status;
   if (client_ != nullptr) {

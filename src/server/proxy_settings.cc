@@ -22,6 +22,13 @@ RequestCounters countersFor(metrics::Registry& metrics, const std::string& route
   return counters;
 }
 
+// The app's address as a normalized Host (as if the client had sent it).
+std::string defaultHostOf(const config::HostPort& upstream) {
+  const std::string text = upstream.toString();
+  Result<std::string> host = http::normalizeAuthority(text, ":80");
+  return host ? std::move(host).value() : text;
+}
+
 }  // namespace
 
 void declareRequestMetrics(metrics::Registry& metrics) {
@@ -32,7 +39,22 @@ void declareRequestMetrics(metrics::Registry& metrics) {
 }
 
 ProxySettings::ProxySettings(config::Config config)
-    : config_(std::move(config)), routes_(config_.routes) {}
+    : config_(std::move(config)),
+      default_host_(defaultHostOf(config_.upstream.address)),
+      routes_(config_.routes) {}
+
+http::NormalizeOptions ProxySettings::normalizeOptions(std::string_view peer_ip) const {
+  http::NormalizeOptions options;
+  options.encoded_slashes = config_.encoded_slashes;
+  options.default_host = default_host_;
+  for (const CidrBlock& block : config_.trusted_proxies) {
+    if (block.contains(peer_ip)) {
+      options.trusted_peer = true;
+      break;
+    }
+  }
+  return options;
+}
 
 Result<std::shared_ptr<const ProxySettings>> ProxySettings::build(
     config::Config config, const storage::Registry& registry, metrics::Registry& metrics,

@@ -936,7 +936,7 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
            "key_prefix=shop:v2 version=0 max_object_bytes=1MiB connect_timeout=250ms "
            "command_timeout=50ms\n",
            "limits: header_read_timeout=10s idle_timeout=1m upstream_connect_timeout=3s "
-           "upstream_response_timeout=30s max_header_bytes=64KiB max_request_body_bytes=16MiB "
+           "upstream_response_timeout=30s max_header_bytes=64KiB max_header_fields=100 max_request_body_bytes=16MiB "
            "max_connections=10000 upstream_max_idle_connections=64 coalesce_wait=2500ms\n",
            "heuristic: fraction=0.25 max=12h\n",
            "admin: listen=127.0.0.1:9902 token_env=CACHECAR_ADMIN_TOKEN\n",
@@ -975,6 +975,51 @@ TEST(SummarizeTest, NamesEverySettingThatMatters) {
                           "key.query=all"),
             std::string::npos)
       << sie_only;
+}
+
+}  // namespace
+}  // namespace cachecar::config
+
+namespace cachecar::config {
+namespace {
+
+TEST(ConfigLoaderTest, TrustedProxiesAreCidrBlocks) {
+  const Config config = parseOk("trusted_proxies: [10.0.0.0/8, \"fd00::/8\", 192.168.1.7]\n");
+  ASSERT_EQ(config.trusted_proxies.size(), 3u);
+  EXPECT_TRUE(config.trusted_proxies[0].contains("10.2.3.4"));
+  EXPECT_TRUE(config.trusted_proxies[1].contains("fd00::1"));
+  EXPECT_TRUE(config.trusted_proxies[2].contains("192.168.1.7"));
+  EXPECT_TRUE(parseOk("listen: 127.0.0.1:8080\n").trusted_proxies.empty());
+  EXPECT_EQ(parseError("trusted_proxies:\n  - 10.0.0.0/8\n  - 10.1.2.3/8\n"),
+            "x.yaml:3: trusted_proxies[1]: '10.1.2.3/8' has address bits set past its /8 prefix");
+  EXPECT_EQ(parseError("trusted_proxies: 10.0.0.0/8\n"),
+            "x.yaml:1: trusted_proxies: expected a list of IP addresses or CIDR blocks (like "
+            "[10.0.0.0/8]), got '10.0.0.0/8'");
+}
+
+TEST(ConfigLoaderTest, EncodedSlashesAndHeaderFieldLimit) {
+  EXPECT_EQ(parseOk("listen: 127.0.0.1:8080\n").encoded_slashes, http::EncodedSlashes::kReject);
+  EXPECT_EQ(parseOk("encoded_slashes: decode\n").encoded_slashes, http::EncodedSlashes::kDecode);
+  EXPECT_EQ(parseError("encoded_slashes: keep\n"),
+            "x.yaml:1: encoded_slashes: expected reject or decode, got 'keep'");
+  EXPECT_EQ(parseOk("limits: {max_header_fields: 50}\n").limits.max_header_fields, 50u);
+  EXPECT_EQ(parseOk("listen: 127.0.0.1:8080\n").limits.max_header_fields, 100u);
+  EXPECT_NE(parseError("limits: {max_header_fields: 0}\n").find("max_header_fields"),
+            std::string::npos);
+}
+
+TEST(ConfigLoaderTest, RoutePrefixesAreNormalizedLikeRequestPaths) {
+  const Config config =
+      parseOk("routes:\n  - {match: /a/./b/, ttl: 1m}\n  - {match: /%7euser/, ttl: 1m}\n");
+  ASSERT_EQ(config.routes.size(), 2u);
+  EXPECT_EQ(config.routes[0].match, "/a/b/");
+  EXPECT_EQ(config.routes[1].match, "/~user/");
+  EXPECT_NE(parseError("routes:\n  - {match: /a%2Fb/, ttl: 1m}\n").find("x.yaml:2"),
+            std::string::npos);
+  EXPECT_EQ(parseOk("encoded_slashes: decode\nroutes:\n  - {match: /a%2Fb/, ttl: 1m}\n")
+                .routes[0]
+                .match,
+            "/a/b/");
 }
 
 }  // namespace

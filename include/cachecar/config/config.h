@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "cachecar/common/cidr.h"
 #include "cachecar/common/logging.h"
+#include "cachecar/http/request_target.h"
 
 namespace cachecar::config {
 
@@ -75,6 +77,8 @@ struct LimitSettings {
   milliseconds upstream_connect_timeout{std::chrono::seconds(3)};
   milliseconds upstream_response_timeout{std::chrono::seconds(30)};
   uint64_t max_header_bytes = 64ull << 10;
+  // Header fields per request (431 past it): bounds the per-field work of one request.
+  uint64_t max_header_fields = 100;
   uint64_t max_request_body_bytes = 16ull << 20;
   uint64_t max_connections = 10000;
   uint64_t upstream_max_idle_connections = 64;  // per worker
@@ -112,6 +116,11 @@ struct Config {
   // Graceful shutdown: how long requests in flight may still take after SIGTERM (0 = none).
   milliseconds drain_timeout{std::chrono::seconds(10)};
   bool access_log = false;  // one JSON line per request on stdout
+  // Peers whose forwarding fields (X-Forwarded-*, Forwarded, X-Real-IP) are kept: the
+  // deployment's own ingress or load balancer. Everyone else's are dropped.
+  std::vector<CidrBlock> trusted_proxies;
+  // What an encoded slash (%2F) in a request path means: refused (400) or decoded.
+  http::EncodedSlashes encoded_slashes = http::EncodedSlashes::kReject;
 
   unsigned effectiveWorkers() const;
 };

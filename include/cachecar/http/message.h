@@ -11,6 +11,8 @@ namespace cachecar::http {
 
 // ASCII case-insensitive comparison, as HTTP field names require.
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
+// ASCII case-insensitive ordering (for sorted lists of field names and tokens).
+bool lessIgnoreCase(std::string_view a, std::string_view b);
 // Trims optional whitespace (SP / HTAB) from both ends.
 std::string_view trimOws(std::string_view s);
 
@@ -72,6 +74,7 @@ enum class BodyFraming {
 struct RequestHead {
   std::string method;  // "GET"
   std::string target;  // request-target as received: "/path?query" (or absolute-form)
+  int version_major = 1;
   int version_minor = 1;  // HTTP/1.<minor>
   HeaderMap headers;
   BodyFraming framing = BodyFraming::kNone;

@@ -24,7 +24,10 @@ struct ParseResult {
 };
 
 // Incremental HTTP/1.1 parser over llhttp (strict mode: lenient flags off, so conflicting
-// Content-Length / Transfer-Encoding and bad characters are errors). Body bytes are passed
+// Content-Length / Transfer-Encoding and bad characters are errors). On top of llhttp 8.1,
+// which lets them through, it refuses what RFC 9112 says a recipient must reject or may not
+// pass on: a field name that is not a token ("Host : x", an empty name), obs-fold line
+// continuations (§5.2), NUL in a field value, and responses in an HTTP version other than 1.x. Body bytes are passed
 // through as they arrive; chunked framing is removed. One object per connection, reused for
 // every message on it.
 class MessageParser {
@@ -41,7 +44,11 @@ class MessageParser {
 
   enum class Kind { kRequest, kResponse };
 
-  MessageParser(Kind kind, Sink& sink, size_t max_header_bytes, uint64_t max_body_bytes);
+  // A header section over `max_header_bytes`, or with more than `max_header_fields` fields, is
+  // kHeaderTooLarge: both bound the memory and the per-field work one message can cost.
+  MessageParser(Kind kind, Sink& sink, size_t max_header_bytes, uint64_t max_body_bytes,
+                size_t max_header_fields = kDefaultMaxHeaderFields);
+  static constexpr size_t kDefaultMaxHeaderFields = 100;
   MessageParser(const MessageParser&) = delete;
   MessageParser& operator=(const MessageParser&) = delete;
 
@@ -73,12 +80,18 @@ class MessageParser {
   static int onMessageComplete(llhttp_t* p);
 
   bool countHeaderBytes(size_t len);
+  // Whether the value bytes at `at` follow a line break (and whitespace): an obs-fold line.
+  bool continuesFoldedLine(const char* at) const;
+  // Remembers how the bytes fed so far end, for a value that starts the next feed.
+  void noteFedBytes(const char* data, size_t len);
+  int fail(const char* reason);
   void reset();
 
   Kind kind_;
   Sink& sink_;
   size_t max_header_bytes_;
   uint64_t max_body_bytes_;
+  size_t max_header_fields_;
   llhttp_settings_t settings_{};
   llhttp_t parser_{};
   RequestHead request_;
@@ -87,6 +100,12 @@ class MessageParser {
   std::string value_;
   bool in_value_ = false;
   size_t header_bytes_ = 0;
+  size_t header_fields_ = 0;
+  // Where the input of the current feed() starts, and whether the input before it ended in a
+  // line break and whitespace: what precedes value bytes llhttp reports, wherever the input
+  // was split.
+  const char* feed_begin_ = nullptr;
+  bool fed_line_break_then_whitespace_ = false;
   uint64_t body_bytes_ = 0;
   bool head_complete_ = false;
   bool message_complete_ = false;

@@ -66,6 +66,10 @@ class ProxyExchange : public upstream::ResponseHandler,
  private:
   enum class FetchKind { kPass, kMiss, kRevalidate, kBackground };
 
+  // recv
+  // Normalizes the request (or answers 4xx/5xx and closes): from here on every step reads the
+  // normalized request only.
+  bool normalizeRequest();
   // lookup
   void lookup(const std::string& key);
   void onLookup(storage::GetResult result);
@@ -94,10 +98,11 @@ class ProxyExchange : public upstream::ResponseHandler,
                            std::chrono::milliseconds ttl, bool completes_lease);
   std::optional<StoredResponse> refreshFromNotModified();
   void invalidateAfterUnsafe(const http::ResponseHead& head);
+  void invalidateTarget(const http::RequestHead& get);
   cache::RoutePolicy routePolicy() const;
   // done
   void finish(bool close);
-  void respondError(int status, std::string_view message);
+  void respondError(int status, std::string_view message, bool force_close = false);
   void sendToClient(std::string_view bytes);
   void recordOriginTime();
   void recordExchange();
@@ -109,6 +114,7 @@ class ProxyExchange : public upstream::ResponseHandler,
   // The settings this request started with: a reload meanwhile does not change them.
   std::shared_ptr<const ProxySettings> settings_;
   http::RequestHead request_;
+  std::string client_ip_;  // the peer's address (a background refresh outlives the connection)
   cache::RequestCacheControl request_cc_;
   const config::RouteSettings* route_ = nullptr;
   std::shared_ptr<CacheInstance> cache_;

@@ -10,6 +10,7 @@
 
 #include "cachecar/common/result.h"
 #include "cachecar/config/config.h"
+#include "cachecar/http/request_normalizer.h"
 #include "cachecar/metrics/metrics.h"
 #include "cachecar/server/cache_status.h"
 #include "cachecar/server/cache_version.h"
@@ -46,6 +47,9 @@ class ProxySettings {
   // `route` as returned by routes().match(), or nullptr for requests no route matches.
   const RequestCounters& requestCounters(const config::RouteSettings* route) const;
 
+  // How a request from the peer at `peer_ip` is normalized (encoded slashes, the default Host,
+  // whether the peer is a trusted proxy). The views stay valid while these settings live.
+  http::NormalizeOptions normalizeOptions(std::string_view peer_ip) const;
   // The app's address, resolved once at build time.
   const sockaddr_storage& upstreamAddress() const { return upstream_address_; }
   socklen_t upstreamAddressLength() const { return upstream_address_len_; }
@@ -56,6 +60,7 @@ class ProxySettings {
   sockaddr_storage upstream_address_{};
   socklen_t upstream_address_len_ = 0;
   config::Config config_;
+  std::string default_host_;  // the Host of HTTP/1.0 requests without one: the app's address
   RouteTable routes_;
   std::map<std::string, CacheRuntime> caches_;
   std::vector<RequestCounters> request_counters_;  // per route in config order, then "none"
