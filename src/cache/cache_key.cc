@@ -7,6 +7,9 @@
 #include <charconv>
 #include <vector>
 
+#include "cachecar/http/request_normalizer.h"
+#include "cachecar/http/request_target.h"
+
 namespace cachecar::cache {
 
 namespace {
@@ -81,13 +84,32 @@ void appendHost(std::string& out, const http::RequestHead& request) {
 
 std::string_view paramName(std::string_view param) { return param.substr(0, param.find('=')); }
 
+// Whether an app could read `raw_name` as one of the allowed names: it compares the name
+// percent-decoded ("pag%65" is "page") and case-insensitively (some frameworks do).
+bool nameMatches(std::string_view raw_name, const std::vector<std::string>& allowed) {
+  const std::string name = http::decodeFormComponent(raw_name);
+  return std::any_of(allowed.begin(), allowed.end(),
+                     [&name](const std::string& a) { return http::equalsIgnoreCase(a, name); });
+}
+
+// A parameter enters a filtered key when an app could take it for an allowed one, whole (its
+// raw bytes): as its own name, or under a name after a ';' ("utm=x;page=2"), since some
+// frameworks split parameters on ';' too. Leaving out anything the app may read as `page`
+// would store its answer under another request's key.
 bool isAllowed(std::string_view param, const std::vector<std::string>* allowed) {
   if (allowed == nullptr) {
     return true;
   }
-  const std::string_view name = paramName(param);
-  return std::any_of(allowed->begin(), allowed->end(),
-                     [name](const std::string& a) { return a == name; });
+  if (nameMatches(paramName(param), *allowed)) {
+    return true;
+  }
+  for (size_t semi = param.find(';'); semi != std::string_view::npos;
+       semi = param.find(';', semi + 1)) {
+    if (nameMatches(paramName(param.substr(semi + 1)), *allowed)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 template <typename Params>
@@ -184,6 +206,20 @@ std::optional<std::string_view> findCookie(const http::HeaderMap& headers, std::
   return std::nullopt;
 }
 
+// "|x:{name}={value}" for each forwarding field that is still in the request: after
+// normalization only a trusted proxy's, and an app may build its links from them.
+void appendForwardingContext(std::string& out, const http::HeaderMap& headers) {
+  for (const http::Header& h : headers.all()) {
+    if (!http::isKeyedForwardingField(h.name)) {
+      continue;
+    }
+    out.append("|x:");
+    appendEscapedLower(out, h.name);
+    out.push_back('=');
+    appendEscaped(out, http::trimOws(h.value));
+  }
+}
+
 void appendKeyCookie(std::string& out, const http::HeaderMap& headers, std::string_view name) {
   out.append("|c:");
   appendEscaped(out, name);
@@ -274,6 +310,7 @@ CacheKey buildCacheKey(std::string_view key_prefix, int64_t version,
   for (const std::string& name : key_settings.cookies) {
     appendKeyCookie(id, request.headers, name);
   }
+  appendForwardingContext(id, request.headers);
 
   const bool plain = isPlainKeyPart(id);
   key.storage_key.reserve(key_prefix.size() + 22 + (plain ? id.size() : 33));

@@ -307,7 +307,46 @@ TEST(NormalizeQueryTest, ManyParameters) {
   }
   EXPECT_EQ(normalizeQuery(query, nullptr), expected);
   const std::vector<std::string> allowed = {"pA", "pZ"};
-  EXPECT_EQ(normalizeQuery(query, &allowed), "pA=1&pZ=1");
+  // Names compare case-insensitively (some frameworks read "pa" as "pA"), so "pa" is kept too.
+  EXPECT_EQ(normalizeQuery(query, &allowed), "pA=1&pZ=1&pa=1");
+}
+
+}  // namespace
+}  // namespace cachecar::cache
+
+namespace cachecar::cache {
+namespace {
+
+// An app may read "pag%65", "PAGE" or "utm=x;page" as `page`: a filtered key must keep any
+// parameter that could carry an allowed name, or the app's answer to it would be stored
+// under the key of a request without it.
+TEST(CacheKeyTest, FilteredQueryKeepsParametersAnAppCouldReadAsAnAllowedOne) {
+  config::KeySettings settings;
+  settings.query = std::vector<std::string>{"page"};
+  for (const char* target : {"/api/x?page=1&pag%65=666", "/api/x?page=1&PAGE=666",
+                             "/api/x?page=1&utm=x;page=666", "/api/x?page=1&pa%67e=666",
+                             "/api/x?page=1;page=666"}) {
+    EXPECT_NE(key(get(target), settings).identity, key(get("/api/x?page=1"), settings).identity)
+        << target;
+  }
+  // What is truly not the parameter still leaves the key.
+  EXPECT_EQ(key(get("/api/x?page=1&utm_source=mail"), settings).identity,
+            key(get("/api/x?page=1"), settings).identity);
+}
+
+TEST(CacheKeyTest, TrustedForwardingFieldsEnterTheKey) {
+  const CacheKey direct = key(get("/p", {{"Host", "shop.test"}}));
+  const CacheKey https = key(get("/p", {{"Host", "shop.test"}, {"X-Forwarded-Proto", "https"}}));
+  const CacheKey other_host =
+      key(get("/p", {{"Host", "shop.test"}, {"X-Forwarded-Host", "evil.test"}}));
+  EXPECT_NE(direct.identity, https.identity);
+  EXPECT_NE(direct.identity, other_host.identity);
+  EXPECT_NE(https.identity, other_host.identity);
+  // After the primary part, like key headers, so a purge of the URL's prefix reaches them.
+  EXPECT_EQ(https.identity.rfind(direct.identity, 0), 0u) << https.identity;
+  // Per-client fields (X-Forwarded-For) do not split the cache.
+  EXPECT_EQ(key(get("/p", {{"Host", "shop.test"}, {"X-Forwarded-For", "1.2.3.4"}})).identity,
+            direct.identity);
 }
 
 }  // namespace
