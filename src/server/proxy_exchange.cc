@@ -358,6 +358,7 @@ void ProxyExchange::deliverStored(const StoredResponse& stored, CacheStatus stat
   fields.x_cache = toString(status);
   fields.close = !request_.keep_alive || worker_.draining();
   fields.http10_keep_alive = request_.version_minor == 0;
+  fields.extra = delivery_fields_;
   fields.cache_status = "cachecar; ";
   if (status == CacheStatus::kRevalidated) {
     fields.cache_status.append("fwd=stale; fwd-status=304; ttl=");
@@ -622,9 +623,9 @@ void ProxyExchange::onUpstreamComplete() {
   }
   releaseUpstream();
   if (not_modified_) {
-    auto refreshed = refreshFromNotModified();
+    const StoredResponse refreshed = refreshFromNotModified();
     if (client_ != nullptr && background_self_ == nullptr) {
-      deliverStored(refreshed ? *refreshed : *stale_, CacheStatus::kRevalidated, "");
+      deliverStored(refreshed, CacheStatus::kRevalidated, "");
     }
     endBackground();
     return;
@@ -816,11 +817,19 @@ bool ProxyExchange::headAnswerDescribesStale(const http::ResponseHead& head) con
          cache::headResponseDescribesStored(stored->headers, stale_->view.body.size(), head.headers);
 }
 
-std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
+StoredResponse ProxyExchange::refreshFromNotModified() {
   auto parsed = cache::parseStoredHead(stale_->view.head);
   if (!parsed) {
-    return std::nullopt;
+    return *stale_;
   }
+  // A cookie in the 304 is this client's: it goes out with this answer, never into the
+  // stored head (RFC 9111 §4.3.4 updates the stored fields; a shared cache keeps no cookies).
+  for (const http::Header& h : not_modified_fields_.all()) {
+    if (http::equalsIgnoreCase(h.name, "Set-Cookie")) {
+      http::appendHeaderLine(delivery_fields_, h.name, h.value);
+    }
+  }
+  not_modified_fields_.remove("Set-Cookie");
   cache::mergeNotModified(parsed->headers, not_modified_fields_);
   parsed->framing = http::BodyFraming::kContentLength;
   parsed->content_length = stale_->view.body.size();
@@ -832,21 +841,31 @@ std::optional<StoredResponse> ProxyExchange::refreshFromNotModified() {
   } else {
     planStorage(*parsed, request_);
   }
-  if (!storing_) {
-    return std::nullopt;
+  if (storing_) {
+    // store() writes the refreshed entry (and marker) exactly as a fresh response would be,
+    // and the client is served those very bytes.
+    captured_body_.assign(stale_->view.body);
+    if (storage::Blob blob = store()) {
+      if (auto view = cache::decodeEntry(blob->view(), false)) {
+        return StoredResponse{blob, *view};
+      }
+    }
   }
-  // store() writes the refreshed entry (and marker) exactly as a fresh response would be, and
-  // the client is served those very bytes.
-  captured_body_.assign(stale_->view.body);
-  storage::Blob blob = store();
-  if (!blob) {
-    return std::nullopt;
-  }
+  // Not stored (the 304's fields now forbid it, or it expired on arrival): this client still
+  // gets the updated head. A copy of the body, on this rare path only.
+  return transientResponse(*parsed);
+}
+
+StoredResponse ProxyExchange::transientResponse(const http::ResponseHead& head) const {
+  std::string head_text;
+  http::appendResponseHeadOpen(head_text, head);
+  head_text.append("Content-Length: ");
+  appendDecimal(head_text, static_cast<int64_t>(stale_->view.body.size()));
+  head_text.append("\r\n");
+  auto blob = storage::makeBlob(
+      cache::encodeEntry(stale_->view.meta, stale_->view.identity, head_text, stale_->view.body));
   auto view = cache::decodeEntry(blob->view(), false);
-  if (!view) {
-    return std::nullopt;
-  }
-  return StoredResponse{blob, *view};
+  return view ? StoredResponse{blob, *view} : *stale_;
 }
 
 void ProxyExchange::invalidateAfterUnsafe(const http::ResponseHead& head) {

@@ -54,6 +54,7 @@ void addBodyReference(evbuffer* out, const storage::Blob& blob, std::string_view
 
 // The per-delivery fields and the blank line that ends the head.
 void closeHead(std::string& head, const DeliveryFields& fields) {
+  head.append(fields.extra);
   head.append("Age: ");
   appendDecimal(head, static_cast<uint64_t>(fields.age_seconds < 0 ? 0 : fields.age_seconds));
   head.append("\r\nX-Cache: ");

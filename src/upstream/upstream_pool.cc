@@ -24,6 +24,9 @@ timeval toTimeval(std::chrono::milliseconds d) {
 
 // Response headers from the app are bounded too (a broken app must not exhaust memory).
 constexpr size_t kMaxResponseHeaderBytes = 256 * 1024;
+// More than a request may carry (an app may set many cookies), still bounding the per-field
+// work of merging and storing one response.
+constexpr size_t kMaxResponseHeaderFields = 256;
 // How much of the app's response one read callback takes.
 constexpr size_t kMaxSingleRead = 256 * 1024;
 
@@ -47,7 +50,7 @@ UpstreamConnection::UpstreamConnection(UpstreamPool& pool, BufferEventPtr bev, b
     : pool_(pool),
       bev_(std::move(bev)),
       parser_(http::MessageParser::Kind::kResponse, *this, kMaxResponseHeaderBytes,
-              std::numeric_limits<uint64_t>::max()),
+              std::numeric_limits<uint64_t>::max(), kMaxResponseHeaderFields),
       connecting_(connecting) {
   bufferevent_setcb(bev_.get(), &UpstreamConnection::onRead, &UpstreamConnection::onWrite,
                     &UpstreamConnection::onEvent, this);

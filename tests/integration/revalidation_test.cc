@@ -422,3 +422,41 @@ TEST_F(RequestDirectivesTest, NoStoreRequestIsNotStored) {
 
 }  // namespace
 }  // namespace cachecar::testing
+
+namespace cachecar::testing {
+namespace {
+
+// A 304 that sets a cookie and changes a field: the client that caused it gets both, the
+// stored head gets the field and never the cookie, and the next client gets no cookie.
+TEST_F(RevalidationTest, A304sNewFieldsReachTheClientButItsCookieIsNeverStored) {
+  origin_.handle("/static/always", [](const OriginRequest& req) {
+    if (req.headerOr("If-None-Match") == "\"v1\"") {
+      OriginResponse r = notModified({{"ETag", "\"v1\""}, {"X-Version", "2"}});
+      if (req.hasHeader("X-Login")) {
+        r.headers.emplace_back("Set-Cookie", "session=alice");
+      }
+      return r;
+    }
+    return OriginResponse::text("page", {{"ETag", "\"v1\""},
+                                         {"Cache-Control", "public, no-cache"},
+                                         {"X-Version", "1"}});
+  });
+  ASSERT_NO_FATAL_FAILURE(startProxy());
+  ASSERT_EQ(get("/static/always").status, 200);
+
+  const HttpResponse alice = get("/static/always", {"X-Login: alice"});
+  ASSERT_EQ(alice.status, 200) << alice.describe();
+  EXPECT_EQ(alice.headerOr("X-Cache"), "REVALIDATED") << alice.describe();
+  EXPECT_EQ(alice.headerOr("Set-Cookie"), "session=alice") << alice.describe();
+  EXPECT_EQ(alice.headerOr("X-Version"), "2") << alice.describe();
+  EXPECT_EQ(alice.body, "page");
+
+  const HttpResponse bob = get("/static/always");
+  ASSERT_EQ(bob.status, 200) << bob.describe();
+  EXPECT_FALSE(bob.hasHeader("Set-Cookie")) << bob.describe();
+  EXPECT_EQ(bob.headerOr("X-Version"), "2") << bob.describe();
+  EXPECT_EQ(origin_.requestCount("/static/always"), 3);
+}
+
+}  // namespace
+}  // namespace cachecar::testing

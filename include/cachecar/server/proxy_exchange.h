@@ -96,7 +96,10 @@ class ProxyExchange : public upstream::ResponseHandler,
   storage::Blob store();
   storage::Blob storeEntry(const std::string& key, std::string blob_bytes,
                            std::chrono::milliseconds ttl, bool completes_lease);
-  std::optional<StoredResponse> refreshFromNotModified();
+  // The stale entry refreshed by the app's 304: stored again when it may be, and in any case
+  // what this client is answered with (the 304's new fields included).
+  StoredResponse refreshFromNotModified();
+  StoredResponse transientResponse(const http::ResponseHead& head) const;
   void invalidateAfterUnsafe(const http::ResponseHead& head);
   void invalidateTarget(const http::RequestHead& get);
   cache::RoutePolicy routePolicy() const;
@@ -147,6 +150,7 @@ class ProxyExchange : public upstream::ResponseHandler,
   FetchKind fetch_kind_ = FetchKind::kPass;
   bool not_modified_ = false;
   http::HeaderMap not_modified_fields_;
+  std::string delivery_fields_;  // header lines for this client only (a 304's Set-Cookie)
   bool discard_body_ = false;
   std::shared_ptr<ProxyExchange> background_self_;  // keeps a background refresh alive
 

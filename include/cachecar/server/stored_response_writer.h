@@ -25,6 +25,7 @@ struct DeliveryFields {
   std::string cache_status;       // RFC 9211 Cache-Status value
   bool close = false;             // Connection: close
   bool http10_keep_alive = false;  // Connection: keep-alive for an HTTP/1.0 client
+  std::string_view extra;          // whole header lines for this delivery only (Set-Cookie)
 };
 
 // Writes a stored response to a client: the whole response (body by reference to the stored
