@@ -380,7 +380,9 @@ void RedisClient::command(std::span<const std::string_view> args, ReplyCallback 
   Pending* queued = pending.release();  // hiredis owns it now
   queued->list = &waiting_;
   queued->pos = waiting_.insert(waiting_.end(), queued);
-  if (!command_timer_.armed()) {
+  if (!command_timer_.armed() || queued->deadline < command_timer_due_) {
+    // The timer may be armed for a later moment (the stall check of an abandoned command):
+    // this command's own deadline must still be kept.
     armCommandTimer(now);
   }
 }
@@ -400,8 +402,9 @@ void RedisClient::armCommandTimer(Clock::time_point now) {
   if (!waiting_.empty()) {
     next = std::min(next, waiting_.front()->deadline);
   }
-  const auto delay = std::chrono::ceil<milliseconds>(next - now);
-  command_timer_.arm(std::max(delay, milliseconds(0)));
+  const auto delay = std::max(std::chrono::ceil<milliseconds>(next - now), milliseconds(0));
+  command_timer_due_ = now + delay;
+  command_timer_.arm(delay);
 }
 
 void RedisClient::onCommandTimer() {

@@ -35,6 +35,17 @@ std::string joinNames(const std::map<std::string, CacheRuntime>& caches) {
   return out;
 }
 
+// Publishes a cache's bump count as read from its store, or logs why it cannot be used.
+bool publishBumps(const CacheInstance& cache, int64_t bumps) {
+  if (cache.version->publish(cache.settings.version, bumps)) {
+    return true;
+  }
+  log(LogLevel::kError, "cache ", cache.settings.name, ": the version count in its store (",
+      cache::versionBumpsKey(cache.settings.key_prefix), " = ", bumps,
+      ") is out of range; the cache is bypassed until the key is deleted or repaired");
+  return false;
+}
+
 }  // namespace
 
 ControlPlane::ControlPlane(event::EventLoop& loop, const storage::Registry& registry,
@@ -109,7 +120,7 @@ void ControlPlane::readVersions(const CacheInstances& caches, std::function<void
           }
           auto known = cache.lock();
           if (known && status == storage::StorageStatus::kOk) {
-            known->version->publish(bumps);
+            publishBumps(*known, bumps);
           }
           finish_one();
         });
@@ -285,7 +296,11 @@ void ControlPlane::bumpCacheVersion(const std::string& name,
                      std::string(storage::toString(status)) + "); the version is unchanged"});
           return;
         }
-        cache->version->publish(bumps);
+        if (!publishBumps(*cache, bumps)) {
+          done(Error{"cache '" + name + "': its store holds a version count out of range (" +
+                     std::to_string(bumps) + "); the cache is bypassed until it is repaired"});
+          return;
+        }
         counter->add(slot);
         const int64_t version = cache->settings.version + bumps;
         if (old_bumps) {

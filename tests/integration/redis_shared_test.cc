@@ -168,3 +168,35 @@ TEST_F(RedisSharedTest, CachingResumesAfterRedisComesBack) {
 
 }  // namespace
 }  // namespace cachecar::testing
+
+namespace cachecar::testing {
+namespace {
+
+// The version count lives in the shared store, where anyone with access can write anything.
+// A count that no bump produces (one that would overflow the version) bypasses the cache:
+// pages still come from the app, nothing is served from a namespace that cannot be named.
+TEST_F(RedisSharedTest, AVersionCountOutOfRangeBypassesTheCache) {
+  ASSERT_TRUE(redis_.start()) << redis_.lastError();
+  ASSERT_TRUE(redis_.set("s:version-bumps", "9223372036854775807"));
+  auto proxy = startProxyOn(redis_.port());
+  ASSERT_TRUE(proxy);
+  for (int i = 0; i < 2; ++i) {
+    const HttpResponse r = httpGet(proxy->port(), "/r/page");
+    ASSERT_EQ(r.status, 200) << r.describe();
+    EXPECT_EQ(r.headerOr("X-Cache"), "BYPASS") << r.describe();
+  }
+  EXPECT_EQ(origin_.requestCount("/r/page"), 2);
+  EXPECT_NE(proxy->logText().find("out of range"), std::string::npos) << proxy->logText();
+  // Repaired: the cache is used again once the next poll reads a sane count.
+  ASSERT_TRUE(redis_.set("s:version-bumps", "3"));
+  const auto start = Clock::now();
+  HttpResponse r;
+  do {
+    std::this_thread::sleep_for(50ms);
+    r = httpGet(proxy->port(), "/r/page");
+  } while (r.headerOr("X-Cache") == "BYPASS" && msSince(start) < 5000);
+  EXPECT_EQ(r.headerOr("X-Cache"), "MISS") << r.describe();
+}
+
+}  // namespace
+}  // namespace cachecar::testing

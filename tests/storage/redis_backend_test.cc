@@ -269,6 +269,33 @@ TEST_F(RedisBackendTest, LateReplyAfterTimeoutIsIgnored) {
   EXPECT_EQ(backend->client().pendingCountForTest(), 0u);
 }
 
+// Every command has its own deadline, whatever else is pending: a command sent while an older
+// timed-out one still waits for its reply (and the stall check is armed for it) must not wait
+// for that check.
+TEST_F(RedisBackendTest, EachCommandGetsItsOwnDeadlineWhileOthersArePending) {
+  startServer();
+  RedisClientOptions options = optionsFor(server_.port());
+  options.command_timeout = milliseconds(100);
+  options.stall_timeout = milliseconds(5000);
+  auto backend = makeBackend(options);
+  ASSERT_EQ(setSync(*backend, "k", "v"), StorageStatus::kOk);
+
+  server_.pause();
+  Outcome<GetResult> first;
+  backend->get("k", first.callback());
+  ASSERT_TRUE(runLoopUntil(loop_, [&] { return first.calls > 0; }, milliseconds(3000)));
+  EXPECT_EQ(first.result.status, StorageStatus::kTimeout);
+
+  Outcome<GetResult> second;
+  const Clock::time_point sent = Clock::now();
+  backend->get("k", second.callback());
+  ASSERT_TRUE(runLoopUntil(loop_, [&] { return second.calls > 0; }, milliseconds(6000)));
+  EXPECT_EQ(second.result.status, StorageStatus::kTimeout);
+  // Its own 100 ms deadline, with room for a loaded machine; never the 5 s stall check.
+  EXPECT_LT(std::chrono::duration_cast<milliseconds>(second.at - sent).count(), 1500);
+  server_.resume();
+}
+
 TEST_F(RedisBackendTest, StalledConnectionIsReplaced) {
   startServer();
   RedisClientOptions options = optionsFor(server_.port());

@@ -165,6 +165,7 @@ class RedisClient {
   PendingList abandoned_;
   event::Timer connect_timer_;
   event::Timer command_timer_;
+  std::chrono::steady_clock::time_point command_timer_due_;  // when command_timer_ fires
   event::Timer reconnect_timer_;
   RedisClientStats stats_;
   uint32_t failures_in_row_ = 0;  // for logging: the first failure is a warning, repeats debug

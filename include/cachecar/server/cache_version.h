@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <limits>
 #include <optional>
 
 namespace cachecar::server {
@@ -17,7 +18,16 @@ class CacheVersion {
     const int64_t value = bumps_.load(std::memory_order_acquire);
     return value < 0 ? std::nullopt : std::optional<int64_t>(value);
   }
-  void publish(int64_t bumps) { bumps_.store(bumps, std::memory_order_release); }
+  // Publishes the count read from the store when `configured_version + bumps` is a version
+  // (no negative count, no overflow). Anything else (the store holds what no bump produced)
+  // makes the count unknown again, so the cache is bypassed, and returns false: a counter in
+  // a shared store is data from outside like any other.
+  bool publish(int64_t configured_version, int64_t bumps) {
+    const bool valid = bumps >= 0 && configured_version >= 0 &&
+                       bumps <= std::numeric_limits<int64_t>::max() - configured_version;
+    bumps_.store(valid ? bumps : -1, std::memory_order_release);
+    return valid;
+  }
 
  private:
   std::atomic<int64_t> bumps_{-1};
