@@ -1016,6 +1016,8 @@ TEST(ConfigLoaderTest, RoutePrefixesAreNormalizedLikeRequestPaths) {
   EXPECT_EQ(config.routes[1].match, "/~user/");
   EXPECT_NE(parseError("routes:\n  - {match: /a%2Fb/, ttl: 1m}\n").find("x.yaml:2"),
             std::string::npos);
+  EXPECT_EQ(parseError("routes:\n  - {match: /a/b/, ttl: 1m}\n  - {match: /a/./b/, ttl: 1m}\n"),
+            "x.yaml:3: routes[1].match: duplicate match '/a/b/' (first at line 2)");
   EXPECT_EQ(parseOk("encoded_slashes: decode\nroutes:\n  - {match: /a%2Fb/, ttl: 1m}\n")
                 .routes[0]
                 .match,
