@@ -182,9 +182,12 @@ void appendKeyHeader(std::string& out, const http::HeaderMap& headers, std::stri
   }
 }
 
-// The value of the first cookie called `name` in the request's Cookie fields ("a=1; b=2"),
-// nullopt when there is none.
-std::optional<std::string_view> findCookie(const http::HeaderMap& headers, std::string_view name) {
+// Calls fn(value) for every cookie an app could read as `name`, in order, across all Cookie
+// fields: the name compared percent-decoded and case-insensitively (PHP decodes cookie names,
+// ASP.NET compares them without case). Which of several an app takes differs between
+// frameworks, so all of them enter the key.
+template <typename Fn>
+void forEachCookieNamed(const http::HeaderMap& headers, std::string_view name, Fn&& fn) {
   for (const http::Header& h : headers.all()) {
     if (!http::equalsIgnoreCase(h.name, "cookie")) {
       continue;
@@ -198,12 +201,13 @@ std::optional<std::string_view> findCookie(const http::HeaderMap& headers, std::
       if (eq == std::string_view::npos) {
         continue;
       }
-      if (http::trimOws(pair.substr(0, eq)) == name) {
-        return http::trimOws(pair.substr(eq + 1));
+      const std::string_view raw_name = http::trimOws(pair.substr(0, eq));
+      if (http::equalsIgnoreCase(raw_name, name) ||
+          http::equalsIgnoreCase(http::decodeFormComponent(raw_name), name)) {
+        fn(http::trimOws(pair.substr(eq + 1)));
       }
     }
   }
-  return std::nullopt;
 }
 
 // "|x:{name}={value}" for each forwarding field that is still in the request: after
@@ -220,13 +224,18 @@ void appendForwardingContext(std::string& out, const http::HeaderMap& headers) {
   }
 }
 
+// "|c:{name}={value}" ("={v1}; {v2}" when the cookie comes more than once; a value never
+// holds ';'), or "|c:{name}!" when the request has none.
 void appendKeyCookie(std::string& out, const http::HeaderMap& headers, std::string_view name) {
   out.append("|c:");
   appendEscaped(out, name);
-  if (const std::optional<std::string_view> value = findCookie(headers, name)) {
-    out.push_back('=');
-    appendEscaped(out, *value);
-  } else {
+  bool first = true;
+  forEachCookieNamed(headers, name, [&](std::string_view value) {
+    out.append(first ? "=" : "; ");
+    appendEscaped(out, value);
+    first = false;
+  });
+  if (first) {
     out.push_back('!');
   }
 }

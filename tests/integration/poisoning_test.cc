@@ -44,6 +44,22 @@ std::string appQueryValue(const std::string& query, const std::string& name) {
   return value;
 }
 
+// The value of the last cookie called `name` (what many frameworks keep of repeated cookies).
+std::string appCookie(const std::string& cookies, const std::string& name) {
+  std::string value = "<none>";
+  size_t start = 0;
+  while (start < cookies.size()) {
+    const size_t end = std::min(cookies.find(';', start), cookies.size());
+    std::string pair = cookies.substr(start, end - start);
+    pair.erase(0, pair.find_first_not_of(' '));
+    if (pair.rfind(name + "=", 0) == 0) {
+      value = pair.substr(name.size() + 1);
+    }
+    start = end + 1;
+  }
+  return value;
+}
+
 class PoisoningTest : public ProxyFixture {
  protected:
   void SetUp() override {
@@ -55,6 +71,7 @@ class PoisoningTest : public ProxyFixture {
               " xfh=" + req.headerOr("X-Forwarded-Host", "<none>") +
               " lang=" + req.headerOr("Accept-Language", "<none>") +
               " page=" + appQueryValue(req.query, "page") +
+              " currency=" + appCookie(req.headerOr("Cookie"), "currency") +
               " user=" + req.headerOr("Cookie", "<anonymous>"),
           {{"Cache-Control", "public, max-age=300"}});
     });
@@ -231,6 +248,19 @@ TEST_F(PoisoningTest, AnEncodedQueryNameCannotHideFromAFilteredKey) {
   EXPECT_EQ(victim.headerOr("X-Cache"), "MISS") << victim.describe();
   const HttpResponse again = victimGet("/api/list?page=1&utm_source=mail");
   EXPECT_EQ(again.headerOr("X-Cache"), "HIT") << "parameters outside the key still share it";
+}
+
+TEST_F(PoisoningTest, ARepeatedKeyCookieCannotStoreAnotherValuesPage) {
+  // /shop/ keys on the currency cookie. The app reads the last of repeated cookies.
+  ASSERT_NO_FATAL_FAILURE(
+      startProxy(configWithRoutes("  - {match: /shop/, ttl: 1h, key: {cookies: [currency]}}\n")));
+  const HttpResponse attack =
+      victimGet("/shop/prices", "shop.test", {"Cookie: currency=EUR; currency=USD"});
+  EXPECT_NE(attack.body.find("currency=USD "), std::string::npos) << attack.body;
+  const HttpResponse victim = victimGet("/shop/prices", "shop.test", {"Cookie: currency=EUR"});
+  EXPECT_NE(victim.body.find("currency=EUR "), std::string::npos) << victim.body;
+  const HttpResponse again = victimGet("/shop/prices", "shop.test", {"Cookie: currency=EUR"});
+  EXPECT_EQ(again.headerOr("X-Cache"), "HIT") << again.describe();
 }
 
 TEST_F(PoisoningTest, RequestsThatAreNotPlainHttp11AreAnsweredByCachecar) {

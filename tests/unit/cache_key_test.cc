@@ -182,18 +182,20 @@ TEST(CacheKeyTest, KeyCookies) {
             key(get("/", {{"Host", "example.com"}, {"Cookie", "theme=dark; lang=de; sid=other"}}),
                 settings)
                 .storage_key);
-  // Cookies split over several fields; the first occurrence of a name counts.
+  // Cookies split over several fields; every occurrence of a name counts, in order (apps
+  // differ on which one they read), names compared without case and percent-decoded.
   EXPECT_EQ(
       key(get("/",
               {{"Host", "example.com"}, {"Cookie", "lang=it"}, {"cookie", "theme=light; lang=en"}}),
           settings)
           .identity,
-      "g|example.com|/||c:lang=it|c:theme=light");
+      "g|example.com|/||c:lang=it; en|c:theme=light");
   EXPECT_EQ(key(get("/"), settings).identity, "g|example.com|/||c:lang!|c:theme!");
   EXPECT_EQ(
-      key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=; Lang=x; language=y"}}), settings)
+      key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=; Lang=x; language=y; l%61ng=z"}}),
+          settings)
           .identity,
-      "g|example.com|/||c:lang=|c:theme!");
+      "g|example.com|/||c:lang=; x; z|c:theme!");
   EXPECT_NE(key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=de"}}), settings).storage_key,
             key(get("/", {{"Host", "example.com"}, {"Cookie", "lang=fr"}}), settings).storage_key);
 }
