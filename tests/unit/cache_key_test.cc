@@ -268,8 +268,15 @@ TEST(CacheKeyTest, HashIsStableAcrossBuilds) {
   const CacheKey k = key(get("/" + std::string(300, 'a')));
   EXPECT_EQ(k.identity, "g|example.com|/" + std::string(300, 'a') + "|");
   EXPECT_EQ(k.storage_key, "shop:3:he5cc2b6894b5db824a8d2004ca868e4a");
-  // The example in the README's key layout section.
+  // Unprintable bytes in the request part (a request that never went through normalization).
   EXPECT_EQ(key(get("/caf\xc3\xa9")).storage_key, "shop:3:h5e76c8cfbc262922f504dfcf4c046ee1");
+  // The hashed example in the README's key layout section.
+  config::KeySettings settings;
+  settings.headers = {"Accept-Language"};
+  EXPECT_EQ(key(get("/products", {{"Host", "example.com"}, {"Accept-Language", "de, en;q=0.5"}}),
+                settings)
+                .storage_key,
+            "shop:3:h5585b76d09a78697aef2451215256a91");
 }
 
 TEST(NormalizeQueryTest, Table) {
