@@ -46,23 +46,25 @@ std::string normalizeValue(std::string_view combined) {
 
 std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& response_headers) {
   std::vector<std::string> fields;
-  bool star = false;
+  bool unusable = false;  // `*`, or too many names
   for (const auto& h : response_headers.all()) {
-    if (!http::equalsIgnoreCase(h.name, "Vary")) {
+    if (unusable || !http::equalsIgnoreCase(h.name, "Vary")) {
       continue;
     }
     http::forEachListItem(h.value, [&](std::string_view item) {
-      if (item == "*") {
-        star = true;
+      if (unusable || item == "*") {
+        unusable = true;
         return;
       }
       std::string name = lower(item);
       if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
+        // The list stays short (at most kMaxVaryFields), so this search does too.
         fields.push_back(std::move(name));
+        unusable = fields.size() > kMaxVaryFields;
       }
     });
   }
-  if (star) {
+  if (unusable) {
     return std::nullopt;
   }
   return fields;

@@ -77,6 +77,27 @@ TEST(VaryFieldsTest, StarAnywhereMeansNeverMatches) {
   EXPECT_NE(describe(varyFields(headersOf({{"Vary", "X-*-Thing"}}))), "nullopt");
 }
 
+TEST(VaryFieldsTest, MoreNamesThanAPageVariesOnIsNeverStored) {
+  // 60000 distinct names from a hostile app: refused without a scan per name over the others.
+  std::string many;
+  for (int i = 0; i < 60000; ++i) {
+    many += (i == 0 ? "" : ",") + std::string("f") + std::to_string(i);
+  }
+  EXPECT_EQ(describe(varyFields(headersOf({{"Vary", many}}))), "nullopt");
+  std::string limit;
+  for (size_t i = 0; i < kMaxVaryFields; ++i) {
+    limit += (i == 0 ? "" : ",") + std::string("f") + std::to_string(i);
+  }
+  ASSERT_TRUE(varyFields(headersOf({{"Vary", limit}})).has_value());
+  EXPECT_EQ(varyFields(headersOf({{"Vary", limit}}))->size(), kMaxVaryFields);
+  // Repeats of a few names are not many names.
+  std::string repeats;
+  for (int i = 0; i < 1000; ++i) {
+    repeats += (i == 0 ? "" : ",") + std::string(i % 2 == 0 ? "Accept" : "Cookie");
+  }
+  EXPECT_EQ(describe(varyFields(headersOf({{"Vary", repeats}}))), describe(Names{"accept", "cookie"}));
+}
+
 std::string variance(const Names& fields, const Fields& request) {
   return varianceOf(fields, headersOf(request));
 }

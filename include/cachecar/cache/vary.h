@@ -9,7 +9,10 @@
 namespace cachecar::cache {
 
 // The field names a response varies on (lowercased, in order, duplicates removed); empty when
-// it has no Vary; nullopt for `Vary: *`, which never matches any later request (RFC 9111 §4.1).
+// it has no Vary; nullopt for `Vary: *`, which never matches any later request (RFC 9111 §4.1),
+// and for more than kMaxVaryFields distinct names: no real page varies on that many, and every
+// lookup of a variant costs a scan of the request per name, so such a response is not stored.
+inline constexpr size_t kMaxVaryFields = 32;
 std::optional<std::vector<std::string>> varyFields(const http::HeaderMap& response_headers);
 
 // The request's values of those fields, normalized so equivalent requests compare equal:
